@@ -1,0 +1,15 @@
+/* cli.h - segd's subcommands other than `serve`, called by main.c with argv starting
+ * at the word after the subcommand's name. Each prints its own usage and errors and
+ * returns the process exit code.
+ */
+#ifndef SEGD_CLI_H
+#define SEGD_CLI_H
+
+/* `segd import (--data DIR | --server URL) [options] FILE...`: bulk import of NDJSON or
+ * CSV files, straight into a data directory no server is using, or through a running
+ * segd's POST /api/import. Returns 0 when every line was applied (or was a duplicate),
+ * 1 when lines were skipped, the import stopped at a bad line or failed, 2 for usage
+ * errors. `segd import --help` prints the options. */
+int cli_import(int argc, char **argv);
+
+#endif

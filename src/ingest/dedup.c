@@ -1,0 +1,144 @@
+/* dedup.c - open-addressing set of 128-bit (source, messageId) hashes (see dedup.h).
+ * Two independent 64-bit hashes make a false "seen before" about 2^-100 likely at
+ * tens of millions of ids; deletion uses tombstones, pruning rebuilds the table. */
+#include "dedup.h"
+#include "../base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    uint64_t h1, h2;      /* h1 == 0 && h2 == 0: empty; h1 == 0 && h2 == 1: tombstone */
+    int64_t minute;       /* minutes since the epoch it was seen */
+} entry;
+
+struct dedup_set {
+    entry *slots;
+    size_t cap;           /* power of two */
+    size_t used;          /* live + tombstones */
+    size_t live;
+};
+
+static void hash_pair(const char *source, const char *id, uint64_t *h1, uint64_t *h2)
+{
+    uint64_t a = 1469598103934665603ULL, b = 0x9E3779B97F4A7C15ULL;
+    for (int part = 0; part < 2; part++) {
+        const unsigned char *p = (const unsigned char *)(part ? id : source);
+        for (; *p; p++) {
+            a = (a ^ *p) * 1099511628211ULL;
+            b = (b ^ *p) * 0xff51afd7ed558ccdULL;
+            b ^= b >> 29;
+        }
+        a = (a ^ 0xff) * 1099511628211ULL;   /* separator: ("ab","c") != ("a","bc") */
+        b = (b ^ 0xff) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    b ^= b >> 33;
+    if (a == 0) a = 1;    /* 0 marks empty and tombstone slots */
+    *h1 = a;
+    *h2 = b;
+}
+
+dedup_set *dedup_new(void)
+{
+    dedup_set *d = xcalloc(1, sizeof *d);
+    d->cap = 1024;
+    d->slots = xcalloc(d->cap, sizeof(entry));
+    return d;
+}
+
+void dedup_free(dedup_set *d)
+{
+    if (!d) return;
+    free(d->slots);
+    free(d);
+}
+
+static entry *find(const dedup_set *d, uint64_t h1, uint64_t h2)
+{
+    size_t mask = d->cap - 1;
+    for (size_t i = (size_t)(h2 & mask);; i = (i + 1) & mask) {
+        entry *e = &d->slots[i];
+        if (e->h1 == 0 && e->h2 == 0) return NULL;
+        if (e->h1 == h1 && e->h2 == h2) return e;
+    }
+}
+
+static void insert_raw(dedup_set *d, uint64_t h1, uint64_t h2, int64_t minute)
+{
+    size_t mask = d->cap - 1;
+    for (size_t i = (size_t)(h2 & mask);; i = (i + 1) & mask) {
+        entry *e = &d->slots[i];
+        if (e->h1 == 0) {
+            if (e->h2 == 0) d->used++;
+            e->h1 = h1;
+            e->h2 = h2;
+            e->minute = minute;
+            d->live++;
+            return;
+        }
+    }
+}
+
+/* Rebuilds into a table sized for the live entries, dropping tombstones and entries
+ * older than min_minute. */
+static void rehash(dedup_set *d, int64_t min_minute)
+{
+    entry *old = d->slots;
+    size_t old_cap = d->cap;
+    size_t cap = 1024;
+    while (cap < d->live * 2) cap *= 2;
+    d->slots = xcalloc(cap, sizeof(entry));
+    d->cap = cap;
+    d->used = d->live = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].h1 != 0 && old[i].minute >= min_minute)
+            insert_raw(d, old[i].h1, old[i].h2, old[i].minute);
+    free(old);
+}
+
+int dedup_contains(const dedup_set *d, const char *source, const char *id, int64_t since_ms)
+{
+    uint64_t h1, h2;
+    hash_pair(source, id, &h1, &h2);
+    const entry *e = find(d, h1, h2);
+    return e && e->minute * 60000 + 59999 >= since_ms;
+}
+
+void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms)
+{
+    uint64_t h1, h2;
+    hash_pair(source, id, &h1, &h2);
+    entry *e = find(d, h1, h2);
+    if (e) {
+        e->minute = at_ms / 60000;
+        return;
+    }
+    if ((d->used + 1) * 4 > d->cap * 3) rehash(d, INT64_MIN);
+    insert_raw(d, h1, h2, at_ms / 60000);
+}
+
+void dedup_remove(dedup_set *d, const char *source, const char *id)
+{
+    uint64_t h1, h2;
+    hash_pair(source, id, &h1, &h2);
+    entry *e = find(d, h1, h2);
+    if (!e) return;
+    e->h1 = 0;
+    e->h2 = 1;
+    d->live--;
+}
+
+void dedup_prune(dedup_set *d, int64_t before_ms)
+{
+    rehash(d, before_ms / 60000);
+}
+
+size_t dedup_count(const dedup_set *d)
+{
+    return d->live;
+}
+
+size_t dedup_bytes(const dedup_set *d)
+{
+    return d->cap * sizeof(entry) + sizeof *d;
+}

@@ -1,0 +1,37 @@
+/* dedup.h - the set of recently seen (source, messageId) pairs.
+ *
+ * A message id is unique per source for a window (30 days by default): a repeat is
+ * answered 200 and applied once. The set keeps a 128-bit hash of each pair and the
+ * minute it was seen, 24 bytes an entry, in an open-addressing table; it is rebuilt
+ * from the store's message_ids table at start. Workload: one lookup and usually one
+ * insert per incoming message. Not thread-safe: only the writer thread touches it.
+ */
+#ifndef SEGD_INGEST_DEDUP_H
+#define SEGD_INGEST_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dedup_set dedup_set;
+
+/* An empty set. Never NULL. */
+dedup_set *dedup_new(void);
+void dedup_free(dedup_set *d);
+
+/* 1 if (source, id) was added at or after since_ms, else 0. */
+int dedup_contains(const dedup_set *d, const char *source, const char *id, int64_t since_ms);
+
+/* Adds (source, id) seen at at_ms (replacing an older entry of the same pair). */
+void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms);
+
+/* Removes (source, id); used when the transaction that added it failed. */
+void dedup_remove(dedup_set *d, const char *source, const char *id);
+
+/* Drops entries older than before_ms. */
+void dedup_prune(dedup_set *d, int64_t before_ms);
+
+/* Number of entries and allocated bytes. */
+size_t dedup_count(const dedup_set *d);
+size_t dedup_bytes(const dedup_set *d);
+
+#endif

@@ -1,0 +1,629 @@
+/* ingest.c - the ingest object: start (rebuild), the writer thread with group commit,
+ * and the public write calls that queue ops to it and wait.
+ *
+ * Group commit: requests arrive on many HTTP threads; each normalises its messages,
+ * queues one op and sleeps. The writer takes every queued op (up to max_group_ops),
+ * runs each under its own savepoint inside one transaction, commits once (one fsync
+ * for all of them) and wakes them. A request is answered only after that commit.
+ */
+#include "internal.h"
+#include "../base/alloc.h"
+#include "../base/timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ingest_config_defaults(ingest_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->limits.max_attributes = 1000;
+    cfg->limits.max_event_types = 1000;
+    cfg->limits.max_properties = 100;
+    cfg->max_message_bytes = 32 * 1024;
+    cfg->dedup_window_ms = 30LL * 86400 * 1000;
+    cfg->max_group_ops = 256;
+}
+
+static int load_message(void *ctx, const char *source, const char *id, int64_t at_ms)
+{
+    dedup_add(((ingest *)ctx)->dedup, source, id, at_ms);
+    return 0;
+}
+
+static void op_finish_failed_group(ingest *ing, ingest_op *op)
+{
+    for (size_t i = 0; i < op->n_added; i++) dedup_remove(ing->dedup, op->source, op->added_ids[i]);
+    op->n_added = 0;
+}
+
+/* Runs one group of ops in one transaction. */
+static void run_group(ingest *ing, ingest_op *ops)
+{
+    int dirty = 0;
+    int began = store_begin(ing->st) == 0;
+    for (ingest_op *op = ops; op; op = op->next) {
+        if (!began) {
+            op->result = segd_error_set(&op->err, 503, "store_unavailable",
+                                        "the store could not start a transaction; retry later");
+            continue;
+        }
+        pthread_rwlock_wrlock(&ing->lock);
+        if (ing->fail_nth_write) {
+            store_fail_nth_write(ing->st, ing->fail_nth_write);
+            ing->fail_nth_write = 0;
+        }
+        int rc = store_savepoint(ing->st);
+        if (rc == 0) rc = ingest_apply_op(ing, op);
+        if (rc == 0) rc = store_release(ing->st);
+        if (rc != 0) {
+            store_rollback_to(ing->st);
+            op_finish_failed_group(ing, op);
+            if (op->err.status == 0) {
+                dirty = 1;     /* the store failed mid-op: the engine may be ahead of it */
+                segd_error_set(&op->err, 503, "store_failed",
+                               "the change could not be stored (disk full or I/O error); nothing of it was kept, retry later");
+            }
+            op->result = rc < 0 ? rc : SEGD_EIO;
+        }
+        pthread_rwlock_unlock(&ing->lock);
+    }
+    if (began && store_commit(ing->st) != 0) {
+        store_rollback(ing->st);
+        dirty = 1;
+        for (ingest_op *op = ops; op; op = op->next) {
+            if (op->result != 0) continue;
+            op_finish_failed_group(ing, op);
+            op->result = segd_error_set(&op->err, 503, "store_failed",
+                                        "the change could not be committed (disk full or I/O error); nothing of it was kept, retry later");
+        }
+    }
+    if (dirty) {
+        segd_error err;
+        segd_error_clear(&err);
+        pthread_rwlock_wrlock(&ing->lock);
+        engine *fresh = ingest_rebuild_engine(ing, &err);
+        if (fresh) {
+            engine_free(ing->eng);
+            ing->eng = fresh;
+        } else {
+            fprintf(stderr, "segd: rebuilding the engine after a store failure failed: %s; not ready\n", err.message);
+            ing->ready = 0;
+            ing->load_failed = 1;          /* later writes fail fast with 503 */
+            ing->load_error = err;
+        }
+        pthread_rwlock_unlock(&ing->lock);
+    }
+    pthread_mutex_lock(&ing->stats_lock);
+    ing->stats.groups_committed += began;
+    ing->stats.rebuilds += dirty;
+    for (ingest_op *op = ops; op; op = op->next) {
+        if (op->result == 0) {
+            ing->stats.ops_committed++;
+            ing->stats.messages_applied += (uint64_t)op->applied;
+            ing->stats.events_appended += (uint64_t)op->applied_events;
+            ing->stats.messages_deduplicated += (uint64_t)op->deduplicated;
+        } else {
+            ing->stats.ops_failed++;
+        }
+    }
+    pthread_mutex_unlock(&ing->stats_lock);
+}
+
+/* The writer's first job: the engine and the dedup set from the store. */
+static void load(ingest *ing)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    pthread_rwlock_wrlock(&ing->lock);
+    engine *eng = ingest_rebuild_engine(ing, &err);
+    if (eng && store_load_messages(ing->st, timefmt_now_ms() - ing->cfg.dedup_window_ms, load_message, ing) != 0) {
+        segd_error_set(&err, 500, "store_unreadable", "the store's message ids could not be read; see the log");
+        engine_free(eng);
+        eng = NULL;
+    }
+    if (eng) {
+        engine_free(ing->eng);
+        ing->eng = eng;
+    }
+    pthread_rwlock_unlock(&ing->lock);
+    pthread_mutex_lock(&ing->queue_lock);
+    if (eng) {
+        ing->ready = 1;
+    } else {
+        ing->load_failed = 1;
+        ing->load_error = err;
+    }
+    pthread_cond_broadcast(&ing->ready_cond);
+    pthread_mutex_unlock(&ing->queue_lock);
+}
+
+static void *writer_main(void *arg)
+{
+    ingest *ing = arg;
+    int64_t last_prune = timefmt_now_ms();
+    load(ing);
+    for (;;) {
+        pthread_mutex_lock(&ing->queue_lock);
+        while (!ing->queue_head && !ing->stopping) pthread_cond_wait(&ing->queue_cond, &ing->queue_lock);
+        if (!ing->queue_head) {
+            pthread_mutex_unlock(&ing->queue_lock);
+            break;
+        }
+        ingest_op *group = ing->queue_head, *last = group;
+        for (int n = 1; last->next && n < ing->cfg.max_group_ops; n++) last = last->next;
+        ing->queue_head = last->next;
+        if (!ing->queue_head) ing->queue_tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&ing->queue_lock);
+
+        if (ing->load_failed) {
+            for (ingest_op *op = group; op; op = op->next)
+                op->result = segd_error_set(&op->err, 503, "not_ready", "segd could not load its store; see the log");
+        } else {
+            run_group(ing, group);
+        }
+
+        pthread_mutex_lock(&ing->queue_lock);
+        for (ingest_op *op = group, *next; op; op = next) {
+            next = op->next;
+            op->done = 1;
+        }
+        pthread_cond_broadcast(&ing->done_cond);
+        pthread_mutex_unlock(&ing->queue_lock);
+
+        int64_t now = timefmt_now_ms();
+        if (now - last_prune > 3600 * 1000) {       /* hourly: forget ids past the window */
+            last_prune = now;
+            dedup_prune(ing->dedup, now - ing->cfg.dedup_window_ms);
+            if (store_begin(ing->st) == 0) {
+                if (store_prune_messages(ing->st, now - ing->cfg.dedup_window_ms) == 0) store_commit(ing->st);
+                else store_rollback(ing->st);
+            }
+        }
+    }
+    return NULL;
+}
+
+ingest *ingest_open(store *st, const ingest_config *cfg, segd_error *err)
+{
+    ingest *ing = xcalloc(1, sizeof *ing);
+    if (cfg) ing->cfg = *cfg;
+    else ingest_config_defaults(&ing->cfg);
+    ing->st = st;
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* writers first: a stream of readers must not starve ingestion */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ing->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&ing->queue_lock, NULL);
+    pthread_mutex_init(&ing->stats_lock, NULL);
+    pthread_cond_init(&ing->queue_cond, NULL);
+    pthread_cond_init(&ing->done_cond, NULL);
+    pthread_cond_init(&ing->ready_cond, NULL);
+    segd_error_clear(&ing->load_error);
+    ing->dedup = dedup_new();
+    if (pthread_create(&ing->writer, NULL, writer_main, ing) != 0) {
+        segd_error_set(err, 500, "thread_failed", "could not start the writer thread");
+        ingest_close(ing);
+        return NULL;
+    }
+    ing->writer_started = 1;
+    return ing;
+}
+
+int ingest_wait_ready(ingest *ing, segd_error *err)
+{
+    pthread_mutex_lock(&ing->queue_lock);
+    while (!ing->ready && !ing->load_failed) pthread_cond_wait(&ing->ready_cond, &ing->queue_lock);
+    int rc = 0;
+    if (ing->load_failed) {
+        *err = ing->load_error;
+        rc = segd_status_rc(err->status);
+    }
+    pthread_mutex_unlock(&ing->queue_lock);
+    return rc;
+}
+
+void ingest_close(ingest *ing)
+{
+    if (!ing) return;
+    if (ing->writer_started) {
+        pthread_mutex_lock(&ing->queue_lock);
+        ing->stopping = 1;
+        pthread_cond_broadcast(&ing->queue_cond);
+        pthread_mutex_unlock(&ing->queue_lock);
+        pthread_join(ing->writer, NULL);
+    }
+    engine_free(ing->eng);
+    dedup_free(ing->dedup);
+    free(ing->created_pinned);
+    pthread_rwlock_destroy(&ing->lock);
+    pthread_mutex_destroy(&ing->queue_lock);
+    pthread_mutex_destroy(&ing->stats_lock);
+    pthread_cond_destroy(&ing->queue_cond);
+    pthread_cond_destroy(&ing->done_cond);
+    pthread_cond_destroy(&ing->ready_cond);
+    free(ing);
+}
+
+int ingest_ready(const ingest *ing)
+{
+    return ing && __atomic_load_n(&ing->ready, __ATOMIC_ACQUIRE);
+}
+
+const engine *ingest_read_begin(ingest *ing)
+{
+    pthread_rwlock_rdlock(&ing->lock);
+    if (!ing->ready || !ing->eng) {
+        pthread_rwlock_unlock(&ing->lock);
+        return NULL;
+    }
+    return ing->eng;
+}
+
+void ingest_read_end(ingest *ing)
+{
+    pthread_rwlock_unlock(&ing->lock);
+}
+
+void ingest_get_stats(ingest *ing, ingest_stats *out)
+{
+    pthread_mutex_lock(&ing->stats_lock);
+    *out = ing->stats;
+    pthread_mutex_unlock(&ing->stats_lock);
+}
+
+void ingest_fail_nth_write(ingest *ing, int n)
+{
+    pthread_rwlock_wrlock(&ing->lock);
+    ing->fail_nth_write = n;
+    pthread_rwlock_unlock(&ing->lock);
+}
+
+/* Queues an op and waits until the writer has committed or failed it. */
+static int submit(ingest *ing, ingest_op *op, segd_error *err)
+{
+    pthread_mutex_lock(&ing->queue_lock);
+    if (ing->stopping || ing->load_failed) {
+        pthread_mutex_unlock(&ing->queue_lock);
+        return segd_error_set(err, 503, "not_ready", ing->stopping ? "segd is shutting down; retry in a moment"
+                                                                    : "segd could not load its store; see the log");
+    }
+    op->next = NULL;
+    if (ing->queue_tail) ing->queue_tail->next = op;
+    else ing->queue_head = op;
+    ing->queue_tail = op;
+    pthread_cond_signal(&ing->queue_cond);
+    while (!op->done) pthread_cond_wait(&ing->done_cond, &ing->queue_lock);
+    pthread_mutex_unlock(&ing->queue_lock);
+    if (op->result != 0) *err = op->err;
+    return op->result;
+}
+
+static void op_init(ingest_op *op, const char *source, ingest_msg *msgs, size_t n, int is_batch)
+{
+    memset(op, 0, sizeof *op);
+    op->source = source ? source : "default";
+    op->msgs = msgs;
+    op->n_msgs = n;
+    op->is_batch = is_batch;
+    segd_error_clear(&op->err);
+}
+
+static int cmp_error_index(const void *a, const void *b)
+{
+    int x = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)a, "index")->valueint;
+    int y = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)b, "index")->valueint;
+    return (x > y) - (x < y);
+}
+
+/* Orders a batch's error list by message index. */
+static void sort_errors(cJSON *errors)
+{
+    int n = cJSON_GetArraySize(errors);
+    cJSON **v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int i = 0; i < n; i++) v[i] = cJSON_DetachItemFromArray(errors, 0);
+    qsort(v, (size_t)n, sizeof *v, cmp_error_index);
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(errors, v[i]);
+    free(v);
+}
+
+int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
+                    int *applied, cJSON **bad, segd_error *err)
+{
+    int is_batch = kind_hint < 0;
+    size_t n = is_batch ? (size_t)cJSON_GetArraySize(msgs) : 1;
+    if (applied) *applied = 0;
+    if (bad) *bad = NULL;
+    if (is_batch && !cJSON_IsArray(msgs))
+        return segd_error_set(err, 400, "invalid_batch", "batch must be an array of messages");
+    ingest_msg *m = xcalloc(n ? n : 1, sizeof *m);
+    cJSON *errors = NULL;
+    int rc = 0;
+    size_t i = 0;
+    for (cJSON *item = is_batch ? msgs->child : msgs; i < n; item = item->next, i++) {
+        segd_error e;
+        segd_error_clear(&e);
+        if (ingest_normalize_message(item, kind_hint, (int)i, ing->cfg.max_message_bytes, flags, &m[i], &e) == 0) {
+            m[i].item = item;
+            continue;
+        }
+        if (!is_batch) {
+            *err = e;
+            rc = SEGD_EINVAL;
+            break;
+        }
+        if (!errors) errors = cJSON_CreateArray();
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "index", (double)i);
+        cJSON_AddStringToObject(x, "field", e.field);
+        cJSON_AddStringToObject(x, "code", e.code);
+        cJSON_AddStringToObject(x, "message", e.message);
+        cJSON_AddItemToArray(errors, x);
+        if (rc == 0) {
+            *err = e;
+            err->index = (int)i;
+        }
+        rc = SEGD_EINVAL;
+    }
+    if (rc == 0 && n > 0) {
+        ingest_op op;
+        op_init(&op, source, m, n, is_batch);
+        rc = submit(ing, &op, err);
+        errors = op.bad;
+        if (applied) *applied = op.applied;
+        free(op.added_ids);
+    } else if (rc != 0 && is_batch) {
+        /* name every bad message: check the well-formed ones against the catalog too */
+        ingest_msg *ok = xcalloc(n, sizeof *ok);
+        size_t n_ok = 0;
+        for (size_t k = 0; k < n; k++)
+            if (m[k].kind || m[k].user_id || m[k].anonymous_id) {
+                int bad_k = 0;
+                for (cJSON *x = errors->child; x && !bad_k; x = x->next)
+                    bad_k = cJSON_GetObjectItemCaseSensitive(x, "index")->valueint == (int)k;
+                if (!bad_k) ok[n_ok++] = m[k];
+            }
+        if (n_ok) {
+            ingest_op op;
+            op_init(&op, source, ok, n_ok, 1);
+            op.validate_only = 1;
+            segd_error ignored;
+            segd_error_clear(&ignored);
+            submit(ing, &op, &ignored);
+            if (op.bad) {
+                cJSON *x;
+                while ((x = cJSON_DetachItemFromArray(op.bad, 0))) cJSON_AddItemToArray(errors, x);
+                cJSON_Delete(op.bad);
+                sort_errors(errors);
+            }
+        }
+        free(ok);
+        char first[sizeof err->message];
+        snprintf(first, sizeof first, "%s", err->message);
+        err->status = 400;
+        snprintf(err->code, sizeof err->code, "invalid_batch");
+        snprintf(err->message, sizeof err->message,
+                 "%d message(s) of the batch are invalid (see \"errors\"; the first: %.300s); fix them and send the batch again: nothing of it was applied",
+                 cJSON_GetArraySize(errors), first);
+    }
+    for (size_t k = 0; k < n; k++) ingest_msg_release(&m[k]);
+    free(m);
+    if (bad) *bad = errors;
+    else cJSON_Delete(errors);
+    return rc;
+}
+
+int ingest_key_kind_parse(const char *s)
+{
+    if (!s || strcmp(s, "user_id") == 0) return INGEST_BY_USER_ID;
+    if (strcmp(s, "anonymous_id") == 0) return INGEST_BY_ANONYMOUS_ID;
+    if (strcmp(s, "email") == 0) return INGEST_BY_EMAIL;
+    if (strcmp(s, "id") == 0) return INGEST_BY_ID;
+    return -1;
+}
+
+static const char BASE32[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+char *ingest_public_id_format(uint64_t public_id, char *buf)
+{
+    buf[0] = 'p';
+    buf[1] = '_';
+    for (int i = 0; i < 13; i++) buf[2 + i] = BASE32[(public_id >> (60 - 5 * i)) & 31];
+    buf[15] = 0;
+    return buf;
+}
+
+static int parse_public_id(const char *s, uint64_t *out)
+{
+    if (strncmp(s, "p_", 2) != 0 || strlen(s) != 15) return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < 13; i++) {
+        const char *p = strchr(BASE32, s[2 + i]);
+        if (!p || !s[2 + i]) return -1;
+        v = v << 5 | (uint64_t)(p - BASE32);
+    }
+    *out = v;
+    return 0;
+}
+
+person_id ingest_find_person(const engine *e, ingest_key_kind by, const char *key)
+{
+    size_t len = strlen(key);
+    uint64_t pid;
+    switch (by) {
+    case INGEST_BY_USER_ID: return engine_person_by_user_id(e, key, len);
+    case INGEST_BY_ANONYMOUS_ID: return engine_person_by_anonymous_id(e, key, len);
+    case INGEST_BY_EMAIL: return engine_person_by_email(e, key, len);
+    case INGEST_BY_ID: return parse_public_id(key, &pid) == 0 ? engine_person_by_public_id(e, pid) : PERSON_NONE;
+    }
+    return PERSON_NONE;
+}
+
+/* Runs one REST message (UPSERT, PATCH, ERASE, DECLARE, DROP) as its own op. */
+static int run_single(ingest *ing, ingest_msg *m, ingest_op *op, segd_error *err)
+{
+    op_init(op, NULL, m, 1, 0);
+    int rc = submit(ing, op, err);
+    free(op->added_ids);
+    return rc;
+}
+
+int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, segd_error *err)
+{
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_UPSERT;
+    m.timestamp = timefmt_now_ms();
+    int rc = 0;
+    if (!cJSON_IsObject(body)) {
+        rc = segd_error_set(err, 400, "invalid_body", "send a JSON object with user_id (or anonymous_id) and attributes");
+        goto done;
+    }
+    cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "user_id");
+    cJSON *aid = cJSON_GetObjectItemCaseSensitive(body, "anonymous_id");
+    if ((uid && (!cJSON_IsString(uid) || !uid->valuestring[0])) || (aid && (!cJSON_IsString(aid) || !aid->valuestring[0])) ||
+        (!uid && !aid)) {
+        snprintf(err->field, sizeof err->field, "user_id");
+        rc = segd_error_set(err, 400, "missing_field", "send \"user_id\" or \"anonymous_id\" as a non-empty string");
+        goto done;
+    }
+    m.user_id = uid ? uid->valuestring : NULL;
+    m.anonymous_id = aid ? aid->valuestring : NULL;
+    for (cJSON *c = body->child; c; c = c->next)
+        if (strcmp(c->string, "user_id") && strcmp(c->string, "anonymous_id") && strcmp(c->string, "attributes") &&
+            strcmp(c->string, "tags")) {
+            snprintf(err->field, sizeof err->field, "%.100s", c->string);
+            rc = segd_error_set(err, 400, "unknown_field",
+                                "unknown field \"%.100s\"; a person takes user_id, anonymous_id, attributes and tags", c->string);
+            goto done;
+        }
+    cJSON tags_holder;
+    cJSON *tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
+    cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attributes");
+    if ((rc = ingest_normalize_fields(attrs, "attributes", 1, 0, &m.traits, err))) goto done;
+    if (tags) {
+        memset(&tags_holder, 0, sizeof tags_holder);
+        cJSON *wrap = cJSON_CreateObject();
+        cJSON_AddItemReferenceToObject(wrap, "tags", tags);
+        rc = ingest_normalize_fields(wrap, "tags", 1, 0, &m.traits, err);
+        cJSON_Delete(wrap);
+        if (rc) goto done;
+    }
+    for (size_t i = 0; i < m.traits.n; i++) {
+        if (strcmp(m.traits.v[i].name, "created_at") == 0) m.created_at_from_trait = 1;
+        if (strcmp(m.traits.v[i].name, "email") == 0 && m.traits.v[i].natural != SEGD_T_STRING &&
+            m.traits.v[i].natural != SEGD_T_NONE) {
+            snprintf(err->field, sizeof err->field, "email");
+            rc = segd_error_set(err, 422, "type_conflict", "email must be a string");
+            goto done;
+        }
+    }
+    ingest_op op;
+    rc = run_single(ing, &m, &op, err);
+    if (rc == 0) {
+        if (created) *created = op.created;
+        if (public_id) *public_id = op.public_id;
+    }
+done:
+    ingest_msg_release(&m);
+    return rc;
+}
+
+int ingest_patch(ingest *ing, ingest_key_kind by, const char *key, cJSON *body, segd_error *err)
+{
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_PATCH;
+    m.key_by = by;
+    m.key = key;
+    int rc = 0;
+    if (!cJSON_IsObject(body)) {
+        rc = segd_error_set(err, 400, "invalid_body", "send a JSON object with \"attributes\" and/or \"tags\"");
+        goto done;
+    }
+    for (cJSON *c = body->child; c; c = c->next)
+        if (strcmp(c->string, "attributes") && strcmp(c->string, "tags")) {
+            snprintf(err->field, sizeof err->field, "%.100s", c->string);
+            rc = segd_error_set(err, 400, "unknown_field",
+                                "unknown field \"%.100s\"; PATCH takes \"attributes\" and \"tags\"", c->string);
+            goto done;
+        }
+    if ((rc = ingest_normalize_fields(cJSON_GetObjectItemCaseSensitive(body, "attributes"), "attributes", 1, 0,
+                                      &m.traits, err)))
+        goto done;
+    for (size_t i = 0; i < m.traits.n; i++)
+        if (strcmp(m.traits.v[i].name, "created_at") == 0) m.created_at_from_trait = 1;
+    cJSON *tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
+    if (tags) {
+        cJSON *add = cJSON_GetObjectItemCaseSensitive(tags, "add");
+        cJSON *remove = cJSON_GetObjectItemCaseSensitive(tags, "remove");
+        if (!cJSON_IsObject(tags) || (!add && !remove)) {
+            snprintf(err->field, sizeof err->field, "tags");
+            rc = segd_error_set(err, 400, "invalid_field", "tags must be {\"add\": [..], \"remove\": [..]}");
+            goto done;
+        }
+        if (add && (rc = ingest_string_array(add, "tags.add", &m.tags_add, &m.n_tags_add, err))) goto done;
+        if (remove && (rc = ingest_string_array(remove, "tags.remove", &m.tags_remove, &m.n_tags_remove, err)))
+            goto done;
+    }
+    ingest_op op;
+    rc = run_single(ing, &m, &op, err);
+done:
+    ingest_msg_release(&m);
+    return rc;
+}
+
+int ingest_erase(ingest *ing, ingest_key_kind by, const char *key, segd_error *err)
+{
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_ERASE;
+    m.key_by = by;
+    m.key = key;
+    ingest_op op;
+    return run_single(ing, &m, &op, err);
+}
+
+static int valid_attribute_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 128 || name[0] == '$') return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20) return 0;
+    return ingest_utf8_valid(name, len);
+}
+
+int ingest_declare_attribute(ingest *ing, const char *name, const char *type_name, segd_error *err)
+{
+    segd_type t = type_name ? segd_type_parse(type_name) : SEGD_T_NONE;
+    if (!name || !valid_attribute_name(name)) {
+        snprintf(err->field, sizeof err->field, "name");
+        return segd_error_set(err, 422, "invalid_name",
+                              "name must be 1-128 bytes of UTF-8, not starting with '$', without control characters");
+    }
+    if (t == SEGD_T_NONE || t == SEGD_T_JSON) {
+        snprintf(err->field, sizeof err->field, "type");
+        return segd_error_set(err, 422, "invalid_type",
+                              "type must be one of string, number, boolean, datetime, list");
+    }
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_DECLARE;
+    m.attr_name = name;
+    m.attr_type = t;
+    ingest_op op;
+    return run_single(ing, &m, &op, err);
+}
+
+int ingest_drop_attribute(ingest *ing, const char *name, segd_error *err)
+{
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_DROP;
+    m.attr_name = name;
+    ingest_op op;
+    return run_single(ing, &m, &op, err);
+}

@@ -1,0 +1,158 @@
+/* ingest.h - the one write path of segd, and the lock readers take.
+ *
+ * Owns: validating and normalising every change (Segment-spec identify/track/page/
+ * screen/group/alias/batch messages, REST upserts, patches, erasures, attribute
+ * declarations, bulk import lines), messageId dedup, identity resolution (anonymous
+ * merge, alias), the writer thread that group-commits concurrent requests to the store,
+ * applying changes to the engine, and rebuilding the engine from the store at start.
+ * Knows nothing of HTTP: callers hand it parsed JSON (cJSON) and get a segd_error.
+ *
+ * Write path: the caller normalises its messages (in its own thread), submits them as
+ * one op and blocks; the writer thread takes every waiting op, and in one transaction
+ * runs each op under its own savepoint: validate against the catalog (types, limits),
+ * write the store rows, apply to the engine. The op is answered only after COMMIT.
+ * An op that fails validation changes nothing; if the store fails, that op's savepoint
+ * is rolled back (or, if COMMIT fails, the whole group) and the engine is rebuilt from
+ * the store, which is the truth, before the next group.
+ *
+ * Readers call ingest_read_begin / ingest_read_end around any use of the engine.
+ */
+#ifndef SEGD_INGEST_H
+#define SEGD_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "../base/error.h"
+#include "../engine/engine.h"
+#include "../store/store.h"
+
+typedef struct ingest ingest;
+
+typedef struct ingest_config {
+    engine_limits limits;          /* attributes, event types, properties per event */
+    size_t max_message_bytes;      /* one Segment message, default 32 KiB */
+    int64_t dedup_window_ms;       /* messageId uniqueness window, default 30 days */
+    int max_group_ops;             /* ops committed together at most, default 256 */
+} ingest_config;
+
+/* Fills *cfg with the defaults. */
+void ingest_config_defaults(ingest_config *cfg);
+
+/* Starts the writer thread, which first rebuilds the engine from the store and loads
+ * the recent message ids (the store stays owned by the caller and must outlive the
+ * ingest). Returns at once, before the rebuild ends: until then reads get NULL from
+ * ingest_read_begin and writes wait in the queue. Returns NULL and fills *err only
+ * if the thread cannot start. */
+ingest *ingest_open(store *st, const ingest_config *cfg, segd_error *err);
+
+/* Waits until the rebuild has finished. Returns 0 when ready, or a negative code with
+ * *err saying why the store could not be loaded. */
+int ingest_wait_ready(ingest *ing, segd_error *err);
+
+/* Finishes the ops already submitted, stops the writer thread and frees the engine.
+ * Later submissions fail with 503. NULL is a no-op. */
+void ingest_close(ingest *ing);
+
+/* 1 once the engine has been rebuilt and the writer runs (readiness), else 0 (loading,
+ * or the store failed to load). */
+int ingest_ready(const ingest *ing);
+
+/* ---- reading ----
+ * Between begin and end the engine does not change; the returned engine pointer is
+ * valid only until ingest_read_end. Several readers may hold it at once. While the
+ * engine is not ready, begin returns NULL and the caller must not call end (answer
+ * 503 not_ready). */
+const engine *ingest_read_begin(ingest *ing);
+void ingest_read_end(ingest *ing);
+
+/* ---- writing ----
+ * Every write call blocks until its change has committed (or failed) and returns 0 or
+ * a negative code with *err filled (status, code, message, field, index).
+ * `source` names the sender for messageId dedup ("default" until sources exist). */
+
+/* Kinds of Segment-spec messages. */
+typedef enum ingest_kind {
+    INGEST_IDENTIFY, INGEST_TRACK, INGEST_PAGE, INGEST_SCREEN, INGEST_GROUP, INGEST_ALIAS,
+} ingest_kind;
+
+/* Applies Segment-spec messages. `msgs` is an array (a batch) or, with `kind_hint`
+ * >= 0, a single message object whose type comes from the URL. In a batch each item's
+ * "type" field names its kind. A batch is all-or-nothing: any invalid message fails it
+ * with 400 naming every bad index (err->index is the first; *bad, when bad != NULL,
+ * receives an array of {"index","field","code","message"} the caller frees with
+ * cJSON_Delete). A single message with a type conflict or over a limit fails with 422.
+ * Repeated messageIds are answered 0 and applied once. *applied (may be NULL) receives
+ * how many messages were applied (dedup'd ones excluded). */
+int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
+                    int *applied, cJSON **bad, segd_error *err);
+
+/* Flags of ingest_messages. */
+#define INGEST_F_TEXT_VALUES 1u   /* string values came from text (CSV): "42" may fill a
+                                     number attribute, true/false a boolean, and any value a
+                                     declared string; undeclared ones are typed as JSON would */
+
+/* Ways to name a person in REST calls. */
+typedef enum ingest_key_kind {
+    INGEST_BY_USER_ID, INGEST_BY_ANONYMOUS_ID, INGEST_BY_EMAIL, INGEST_BY_ID,
+} ingest_key_kind;
+
+/* Parses "user_id", "anonymous_id", "email", "id"; -1 if unknown. */
+int ingest_key_kind_parse(const char *s);
+
+/* Resolves a person by key under a read lock the caller holds; PERSON_NONE if none.
+ * For INGEST_BY_ID the key is the public id as printed by ingest_public_id_format. */
+person_id ingest_find_person(const engine *e, ingest_key_kind by, const char *key);
+
+/* The opaque public id of a person: "p_" and 13 base32 characters (buf >= 20 bytes). */
+char *ingest_public_id_format(uint64_t public_id, char *buf);
+
+/* POST /api/people: creates or updates the person named by body's "user_id" (or
+ * "anonymous_id"), setting "attributes" (an object) and replacing "tags" (an array).
+ * *created is set to 1 when a person was created. *public_id receives their id. */
+int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, segd_error *err);
+
+/* PATCH /api/people/{key}: body {"attributes": {name: value or null}, "tags":
+ * {"add": [..], "remove": [..]}}. 404 when the person is unknown. */
+int ingest_patch(ingest *ing, ingest_key_kind by, const char *key, cJSON *body, segd_error *err);
+
+/* DELETE /api/people/{key}: erases the person and all their events from store and
+ * memory. 404 when unknown. */
+int ingest_erase(ingest *ing, ingest_key_kind by, const char *key, segd_error *err);
+
+/* POST /api/attributes: declares an attribute's type before first sight. 409 when it
+ * exists with another type, 422 for a bad name or type or past the limit. */
+int ingest_declare_attribute(ingest *ing, const char *name, const char *type_name, segd_error *err);
+
+/* DELETE /api/attributes/{name}: removes the attribute from everyone. 404 if unknown,
+ * 422 for a standard attribute. */
+int ingest_drop_attribute(ingest *ing, const char *name, segd_error *err);
+
+/* ---- reading helpers that build JSON (caller holds the read lock) ---- */
+
+/* Adds the person's attributes to obj as name -> value (datetimes in ISO 8601,
+ * tags and lists as arrays). */
+void ingest_person_attributes_json(const engine *e, person_id id, cJSON *obj);
+
+/* Adds one event's fields to obj: "event", "timestamp", "properties". */
+void ingest_event_json(const engine *e, const engine_event_ref *ref, cJSON *obj);
+
+/* ---- statistics for /metrics ---- */
+typedef struct ingest_stats {
+    uint64_t messages_applied;     /* Segment messages and import lines applied */
+    uint64_t messages_deduplicated;
+    uint64_t events_appended;
+    uint64_t groups_committed;     /* store transactions */
+    uint64_t ops_committed;        /* requests inside them */
+    uint64_t ops_failed;
+    uint64_t rebuilds;             /* engine rebuilt after a store failure */
+} ingest_stats;
+
+void ingest_get_stats(ingest *ing, ingest_stats *out);
+
+/* Test hook: forwards to store_fail_nth_write on the writer's store, from the writer
+ * thread's point of view (the next n-th store write fails). */
+void ingest_fail_nth_write(ingest *ing, int n);
+
+#endif

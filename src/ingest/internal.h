@@ -1,0 +1,153 @@
+/* internal.h - what the files of ingest/ share and nobody else sees: the normalised
+ * message, the op queued to the writer thread, and the ingest struct itself. */
+#ifndef SEGD_INGEST_INTERNAL_H
+#define SEGD_INGEST_INTERNAL_H
+
+#include <pthread.h>
+
+#include "ingest.h"
+#include "dedup.h"
+
+/* One attribute or property value as it arrived, before the catalog decides its
+ * type. `natural` is the type the JSON value has by itself (a date-time string is
+ * DATETIME). `text` keeps the string form so a declared string attribute can take a
+ * date-time-looking value unchanged. */
+typedef struct ingest_field {
+    char *name;               /* owned; nested objects flattened with '.' */
+    segd_type natural;        /* SEGD_T_NONE for JSON null (clears an attribute) */
+    segd_value value;         /* typed by `natural`; strings point into the cJSON tree or `owned` */
+    const char *text;         /* the string as sent (STRING / DATETIME), else NULL */
+    size_t text_len;
+    char *owned;              /* owned text for JSON-typed values, else NULL */
+    int from_text;            /* the value was text (CSV): may be read as the catalog's type */
+    const char **items;       /* owned array for LIST values */
+} ingest_field;
+
+typedef struct ingest_fields {
+    ingest_field *v;
+    size_t n, cap;
+} ingest_fields;
+
+/* Internal kinds beyond the Segment ones of ingest_kind. */
+enum {
+    INGEST_UPSERT = 100,      /* POST /api/people */
+    INGEST_PATCH,             /* PATCH /api/people/{key} */
+    INGEST_ERASE,             /* DELETE /api/people/{key} */
+    INGEST_DECLARE,           /* POST /api/attributes */
+    INGEST_DROP,              /* DELETE /api/attributes/{name} */
+};
+
+typedef struct ingest_msg {
+    int kind;
+    int index;                    /* position in its batch, for errors */
+    const char *user_id;          /* these point into the request's cJSON tree */
+    const char *anonymous_id;
+    const char *previous_id;      /* alias */
+    const char *message_id;
+    const char *event;            /* track / page / screen event name */
+    const char *group_id;
+    int64_t timestamp;            /* ms UTC */
+    ingest_fields traits;         /* identify traits, upsert / patch attributes */
+    ingest_fields props;          /* event properties */
+    int created_at_from_trait;    /* traits set created_at explicitly */
+    int replace_tags;             /* traits carried "tags" (replaces the list) */
+    const char **tags_add, **tags_remove;   /* PATCH tags (owned arrays) */
+    size_t n_tags_add, n_tags_remove;
+    ingest_key_kind key_by;       /* PATCH / ERASE: which person */
+    const char *key;
+    const char *attr_name;        /* DECLARE / DROP */
+    segd_type attr_type;
+    cJSON *item;                  /* the message object itself (event properties are stored as sent) */
+} ingest_msg;
+
+/* A request waiting for the writer: its messages and, once done, its result. */
+typedef struct ingest_op {
+    const char *source;
+    ingest_msg *msgs;
+    size_t n_msgs;
+    int is_batch;                 /* invalid messages give 400 (batch) or 422 (single) */
+    int validate_only;            /* check against the catalog, apply nothing (to name every bad message) */
+    int result;                   /* 0 or negative */
+    segd_error err;
+    cJSON *bad;                   /* per-message errors for batches, or NULL */
+    int applied;
+    int applied_events;
+    int deduplicated;
+    const char **added_ids;       /* message ids this op added to the dedup set (undone if the group fails) */
+    size_t n_added, added_cap;
+    int created;                  /* UPSERT: created a person */
+    uint64_t public_id;           /* UPSERT: the person's public id */
+    int done;
+    struct ingest_op *next;
+} ingest_op;
+
+struct ingest {
+    ingest_config cfg;
+    store *st;
+    engine *eng;
+    pthread_rwlock_t lock;        /* readers vs the writer thread */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_cond;    /* the writer waits for ops */
+    pthread_cond_t done_cond;     /* submitters wait for their op */
+    ingest_op *queue_head, *queue_tail;
+    int stopping;
+    int ready;                    /* engine rebuilt, writer serving */
+    int load_failed;              /* the rebuild failed: load_error says why */
+    segd_error load_error;
+    pthread_cond_t ready_cond;
+    pthread_t writer;
+    int writer_started;
+    dedup_set *dedup;
+    uint8_t *created_pinned;      /* bit per person: created_at came from a trait */
+    size_t created_pinned_cap;
+    int fail_nth_write;           /* test hook, read by the writer */
+    ingest_stats stats;
+    pthread_mutex_t stats_lock;
+};
+
+/* normalize.c: turns one Segment message into an ingest_msg. Returns 0, or a negative
+ * code with err (status 400, field) filled. `kind` is the URL's kind or -1 to read
+ * "type". max_bytes bounds the message's printed size. */
+int ingest_normalize_message(cJSON *obj, int kind, int index, size_t max_bytes, unsigned flags,
+                             ingest_msg *m, segd_error *err);
+
+/* normalize.c: reads an object of attributes (traits, properties, REST attributes)
+ * into fields, flattening nested objects. Returns 0 or fills err. */
+int ingest_normalize_fields(cJSON *obj, const char *what, int allow_null, unsigned flags,
+                            ingest_fields *out, segd_error *err);
+
+/* apply.c: the value to store for a field under a catalog type (SEGD_T_NONE: not yet
+ * declared, the field's natural type is taken). Returns 0 and fills *out (strings point
+ * into the field), or SEGD_ECONFLICT when the value does not fit the type. */
+int ingest_resolve_value(const ingest_field *f, segd_type type, segd_value *out);
+
+/* normalize.c: parses a JSON array of strings into an owned array (strings point into
+ * the tree). Returns 0 or fills err naming `what`. */
+int ingest_string_array(cJSON *arr, const char *what, const char ***items, size_t *n, segd_error *err);
+
+/* normalize.c: frees the names and values of fields (not the cJSON tree). */
+void ingest_fields_release(ingest_fields *f);
+
+/* normalize.c: releases what a message owns (not the cJSON tree). */
+void ingest_msg_release(ingest_msg *m);
+
+/* apply.c: validates then applies one op inside the writer's transaction. Returns 0,
+ * a negative validation code (nothing changed), or SEGD_EIO when the store failed (the
+ * caller rolls the savepoint back and rebuilds the engine). */
+int ingest_apply_op(ingest *ing, ingest_op *op);
+
+/* rebuild.c: builds a fresh engine from the store and returns it (NULL and err on
+ * failure). Also resets the created_at pins. */
+engine *ingest_rebuild_engine(ingest *ing, segd_error *err);
+
+/* person_json.c: the person's stored JSON object (attributes, plus "$created_pinned"). */
+char *ingest_person_store_json(ingest *ing, person_id id, size_t *len);
+
+/* created_at pin bits. */
+int ingest_pinned(const ingest *ing, person_id id);
+void ingest_set_pinned(ingest *ing, person_id id, int pinned);
+
+/* 1 if s[0..len) is valid UTF-8 without NUL bytes. */
+int ingest_utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,772 @@
+/* store.c - the SQLite store declared in store.h: the data-directory lock, the
+ * numbered migrations, transactions and savepoints, and one cached prepared
+ * statement per write and per load. Owns no JSON and no engine layout.
+ * Workload: event inserts dominate (bulk import runs several hundred thousand per
+ * second inside one large transaction), so a write is bind + step + reset on a
+ * statement prepared at open, with SQLITE_STATIC bindings and no allocation. Loads
+ * are full scans, run once when the engine is rebuilt at start.
+ */
+#include "store.h"
+
+#include "../base/alloc.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "segd" in ASCII, in the database header: tells `file`, sqlite3 and a later segd
+ * that this database is ours. */
+#define STORE_APPLICATION_ID 0x73656764
+
+/* Another process reading the database (the sqlite3 shell, a backup) may hold a lock
+ * for a moment; the directory lock keeps out every other writer. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Migration N (index N-1) takes the schema from version N-1 to N. Each runs in its
+ * own transaction together with the user_version bump, so a crash leaves the
+ * database at a whole version. Append only: never edit a script that has shipped.
+ *
+ * message_ids has no unique index: ids are random, a unique b-tree over them costs
+ * 5-10x per insert, and segd dedups in memory. Its index on `at` costs little because
+ * `at` grows with time (inserts append to the rightmost leaf), and it keeps pruning
+ * and the since-window load proportional to what they touch. */
+static const char *const migrations[] = {
+    /* 1: the first schema. */
+    "CREATE TABLE people(id INTEGER PRIMARY KEY, public_id INTEGER NOT NULL, attrs TEXT NOT NULL);"
+    "CREATE TABLE attributes(name TEXT PRIMARY KEY, type TEXT NOT NULL, declared INTEGER NOT NULL);"
+    "CREATE TABLE event_types(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE properties(type INTEGER NOT NULL, name TEXT NOT NULL, ptype TEXT NOT NULL,"
+    " PRIMARY KEY(type, name));"
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, person INTEGER NOT NULL, type INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, props TEXT);"
+    "CREATE INDEX events_person ON events(person);"
+    "CREATE TABLE message_ids(source TEXT NOT NULL, message_id TEXT NOT NULL, at INTEGER NOT NULL);"
+    "CREATE INDEX message_ids_at ON message_ids(at);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration script per schema version");
+
+/* Every statement the store runs after open, prepared once. */
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_ERASE_SAVEPOINT,
+    ST_ERASE_RELEASE,
+    ST_ERASE_ROLLBACK_TO,
+    ST_PERSON_PUT,
+    ST_PERSON_DELETE_EVENTS,
+    ST_PERSON_DELETE,
+    ST_EVENTS_MOVE,
+    ST_EVENT_INSERT,
+    ST_ATTRIBUTE_PUT,
+    ST_ATTRIBUTE_DELETE,
+    ST_EVENT_TYPE_PUT,
+    ST_PROPERTY_PUT,
+    ST_MESSAGE_PUT,
+    ST_MESSAGES_PRUNE,
+    ST_LOAD_ATTRIBUTES,
+    ST_LOAD_EVENT_TYPES,
+    ST_LOAD_PROPERTIES,
+    ST_LOAD_PEOPLE,
+    ST_LOAD_EVENTS,
+    ST_LOAD_MESSAGES,
+    ST_PERSON_GET,
+    ST_INTEGRITY_CHECK,
+    ST_COUNT
+};
+
+/* Upserts keep the row (and so its rowid, which is the load order) where INSERT OR
+ * REPLACE would delete it and append a new one. */
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT req",
+    [ST_RELEASE] = "RELEASE req",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO req",
+    [ST_ERASE_SAVEPOINT] = "SAVEPOINT store_erase",
+    [ST_ERASE_RELEASE] = "RELEASE store_erase",
+    [ST_ERASE_ROLLBACK_TO] = "ROLLBACK TO store_erase",
+    [ST_PERSON_PUT] = "INSERT INTO people(id, public_id, attrs) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(id) DO UPDATE SET public_id = excluded.public_id,"
+                      " attrs = excluded.attrs",
+    [ST_PERSON_DELETE_EVENTS] = "DELETE FROM events WHERE person = ?1",
+    [ST_PERSON_DELETE] = "DELETE FROM people WHERE id = ?1",
+    [ST_EVENTS_MOVE] = "UPDATE events SET person = ?2 WHERE person = ?1",
+    [ST_EVENT_INSERT] = "INSERT INTO events(person, type, ts, props) VALUES(?1, ?2, ?3, ?4)",
+    [ST_ATTRIBUTE_PUT] = "INSERT INTO attributes(name, type, declared) VALUES(?1, ?2, ?3)"
+                         " ON CONFLICT(name) DO UPDATE SET type = excluded.type,"
+                         " declared = excluded.declared",
+    [ST_ATTRIBUTE_DELETE] = "DELETE FROM attributes WHERE name = ?1",
+    [ST_EVENT_TYPE_PUT] = "INSERT INTO event_types(id, name) VALUES(?1, ?2)"
+                          " ON CONFLICT(id) DO UPDATE SET name = excluded.name",
+    [ST_PROPERTY_PUT] = "INSERT INTO properties(type, name, ptype) VALUES(?1, ?2, ?3)"
+                        " ON CONFLICT(type, name) DO UPDATE SET ptype = excluded.ptype",
+    [ST_MESSAGE_PUT] = "INSERT INTO message_ids(source, message_id, at) VALUES(?1, ?2, ?3)",
+    [ST_MESSAGES_PRUNE] = "DELETE FROM message_ids WHERE at < ?1",
+    [ST_LOAD_ATTRIBUTES] = "SELECT name, type, declared FROM attributes ORDER BY rowid",
+    [ST_LOAD_EVENT_TYPES] = "SELECT id, name FROM event_types ORDER BY id",
+    [ST_LOAD_PROPERTIES] = "SELECT type, name, ptype FROM properties ORDER BY rowid",
+    [ST_LOAD_PEOPLE] = "SELECT id, public_id, attrs FROM people ORDER BY id",
+    [ST_LOAD_EVENTS] = "SELECT person, type, ts, props FROM events ORDER BY id",
+    [ST_LOAD_MESSAGES] = "SELECT source, message_id, at FROM message_ids WHERE at >= ?1"
+                         " ORDER BY rowid",
+    [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
+    [ST_INTEGRITY_CHECK] = "PRAGMA integrity_check",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    int lock_fd;          /* flock(LOCK_EX) on DIR/segd.lock, held until close */
+    int fail_countdown;   /* store_fail_nth_write: fail when it reaches 0; 0 = off */
+};
+
+/* ---- errors ---- */
+
+/* Logs "segd: store: WHAT: <sqlite's message>" and maps rc to a SEGD_E* code. */
+static int store_error(store *s, const char *what, int rc)
+{
+    fprintf(stderr, "segd: store: %s: %s\n", what,
+            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    return (rc & 0xff) == SQLITE_BUSY ? SEGD_EBUSY : SEGD_EIO;
+}
+
+/* Counts one write call for store_fail_nth_write; 1 when this call must fail. */
+static int injected_fault(store *s, const char *what)
+{
+    if (s->fail_countdown <= 0 || --s->fail_countdown > 0)
+        return 0;
+    fprintf(stderr, "segd: store: %s: injected fault (store_fail_nth_write)\n", what);
+    return 1;
+}
+
+/* ---- statement helpers ---- */
+
+/* Runs a bound statement that returns no rows, then resets it and clears its
+ * bindings (they point into the caller's memory: SQLITE_STATIC). bind_rc is the
+ * first failing bind's code, or SQLITE_OK. */
+static int stmt_run(store *s, enum stmt_id id, int bind_rc, const char *what)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    int rc = bind_rc;
+    int ret = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = store_error(s, what, rc);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Binds a string of known length without copying it. */
+static int bind_text(sqlite3_stmt *st, int col, const char *text, size_t len)
+{
+    if (!text)
+        return sqlite3_bind_null(st, col);
+    return sqlite3_bind_text64(st, col, text, (sqlite3_uint64)len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static int bind_str(sqlite3_stmt *st, int col, const char *text)
+{
+    return bind_text(st, col, text, text ? strlen(text) : 0);
+}
+
+/* Ends a load: resets the statement (so it holds no read snapshot, which would
+ * starve WAL checkpoints) and turns SQLite's final step code into the result. */
+static int load_finish(store *s, enum stmt_id id, int step_rc, int cb_rc, const char *what)
+{
+    int ret = cb_rc;
+
+    if (cb_rc == 0 && step_rc != SQLITE_DONE)
+        ret = store_error(s, what, step_rc);
+    sqlite3_reset(s->stmt[id]);
+    sqlite3_clear_bindings(s->stmt[id]);
+    return ret;
+}
+
+/* Column text as (pointer, length), NULL for SQL NULL. */
+static const char *column_text(sqlite3_stmt *st, int col, size_t *len)
+{
+    const char *text;
+
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        *len = 0;
+        return NULL;
+    }
+    text = (const char *)sqlite3_column_text(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    return text;
+}
+
+/* ---- open and close ---- */
+
+/* mkdir -p with mode 0700 for the directories it creates. 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof path) {
+        errno = len ? ENAMETOOLONG : ENOENT;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* Runs a one-row query (a PRAGMA) and copies its first column as text to out. */
+static int query_text(store *s, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        snprintf(out, cap, "%s", text ? (const char *)text : "");
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        out[0] = 0;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        store_error(s, sql, rc);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int query_int(store *s, const char *sql, long long *out)
+{
+    char text[32];
+    int rc = query_text(s, sql, text, sizeof text);
+
+    if (rc == SQLITE_OK)
+        *out = strtoll(text, NULL, 10);
+    return rc;
+}
+
+/* Takes the data-directory lock; fills err when another process holds it. */
+static int lock_dir(store *s, const char *dir, const char *lock_path, segd_error *err)
+{
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return segd_error_set(err, 500, "data_dir_unusable",
+                              "cannot open %s: %s; check that --data names a writable directory",
+                              lock_path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return segd_error_set(err, 503, "data_dir_locked",
+                                  "another segd is using data directory %s; stop it or choose "
+                                  "another --data", dir);
+        return segd_error_set(err, 500, "data_dir_unusable", "cannot lock %s: %s",
+                              lock_path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Connection settings; see store.h for why synchronous=FULL. */
+static int configure(store *s, const char *db_path, segd_error *err)
+{
+    static const char *const pragmas =
+        "PRAGMA synchronous = FULL;"
+        "PRAGMA foreign_keys = OFF;"
+        "PRAGMA cache_size = -262144;"       /* KiB: 256 MiB, the engine rebuild reads everything */
+        "PRAGMA temp_store = MEMORY;"
+        /* Checkpoint every 64 MiB of WAL, not every 4 MiB: an import commits every few
+         * thousand events, and random inserts into events_person dirty most of that
+         * index each time; checkpointing less often copies each page once instead of
+         * once per commit (measured: 1M events in 10k-event transactions went from
+         * 160k to 240k events/s). */
+        "PRAGMA wal_autocheckpoint = 16384;"
+        "PRAGMA journal_size_limit = 67108864;"; /* then truncate the WAL back to 64 MiB */
+    char mode[16];
+    int rc;
+
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    rc = query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+    if (rc != SQLITE_OK)
+        return segd_error_set(err, 500, "store_open_failed",
+                              "cannot use %s as a database: %s; move the file away or choose "
+                              "another --data", db_path, sqlite3_errmsg(s->db));
+    if (strcmp(mode, "wal") != 0)
+        return segd_error_set(err, 500, "store_open_failed",
+                              "%s cannot use write-ahead logging (journal mode is \"%s\"); put "
+                              "--data on a local filesystem", db_path, mode);
+    rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        store_error(s, "configure", rc);
+        return segd_error_set(err, 500, "store_open_failed", "cannot configure %s: %s",
+                              db_path, sqlite3_errmsg(s->db));
+    }
+    return 0;
+}
+
+/* Applies migrations user_version+1 .. STORE_SCHEMA_VERSION, one transaction each.
+ * Refuses a database written by a newer segd, or one that is not segd's. */
+static int migrate(store *s, const char *db_path, segd_error *err)
+{
+    long long app_id, version, objects;
+    char sql[96];
+
+    if (query_int(s, "PRAGMA application_id", &app_id) != SQLITE_OK ||
+        query_int(s, "PRAGMA user_version", &version) != SQLITE_OK ||
+        query_int(s, "SELECT count(*) FROM sqlite_master", &objects) != SQLITE_OK)
+        return segd_error_set(err, 500, "store_open_failed", "cannot read the schema of %s: %s",
+                              db_path, sqlite3_errmsg(s->db));
+    if (version < 0 ||
+        (app_id != STORE_APPLICATION_ID && (app_id != 0 || version != 0 || objects != 0)))
+        return segd_error_set(err, 500, "not_a_segd_database",
+                              "%s is not a segd database; move it away or choose another --data",
+                              db_path);
+    if (version > STORE_SCHEMA_VERSION)
+        return segd_error_set(err, 500, "schema_too_new",
+                              "%s has schema version %lld but this segd supports up to %d; "
+                              "run a newer segd or choose another --data",
+                              db_path, version, STORE_SCHEMA_VERSION);
+
+    for (long long v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL);
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %lld",
+                 STORE_APPLICATION_ID, v);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            char what[48];
+            snprintf(what, sizeof what, "migration %lld", v);
+            store_error(s, what, rc);
+            segd_error_set(err, 500, "store_migration_failed",
+                           "cannot migrate %s to schema version %lld: %s", db_path, v,
+                           sqlite3_errmsg(s->db));
+            if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return SEGD_EIO;
+        }
+    }
+    return 0;
+}
+
+static int prepare_all(store *s, segd_error *err)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            store_error(s, stmt_sql[i], rc);
+            return segd_error_set(err, 500, "store_open_failed", "cannot prepare statements: %s",
+                                  sqlite3_errmsg(s->db));
+        }
+    }
+    return 0;
+}
+
+store *store_open(const char *dir, segd_error *err)
+{
+    char lock_path[PATH_MAX], db_path[PATH_MAX];
+    store *s = NULL;
+    int rc;
+
+    assert(dir && err);
+    segd_error_clear(err);
+    if (!*dir) {
+        segd_error_set(err, 500, "data_dir_unusable", "the data directory is empty; pass --data DIR");
+        return NULL;
+    }
+    if ((size_t)snprintf(lock_path, sizeof lock_path, "%s/segd.lock", dir) >= sizeof lock_path ||
+        (size_t)snprintf(db_path, sizeof db_path, "%s/segd.db", dir) >= sizeof db_path) {
+        segd_error_set(err, 500, "data_dir_unusable", "the data directory path is too long: %s", dir);
+        return NULL;
+    }
+    if (mkdir_p(dir) != 0) {
+        segd_error_set(err, 500, "data_dir_unusable",
+                       "cannot create data directory %s: %s; choose another --data",
+                       dir, strerror(errno));
+        return NULL;
+    }
+
+    s = xcalloc(1, sizeof *s);
+    s->lock_fd = -1;
+    if (lock_dir(s, dir, lock_path, err) != 0)
+        goto fail;
+
+    rc = sqlite3_open_v2(db_path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        store_error(s, "open", rc);
+        segd_error_set(err, 500, "store_open_failed", "cannot open %s: %s", db_path,
+                       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    if (configure(s, db_path, err) != 0 || migrate(s, db_path, err) != 0 ||
+        prepare_all(s, err) != 0)
+        goto fail;
+    return s;
+
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    /* Rolls back an open transaction; every statement is finalized, so it closes. */
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        store_error(s, "close", SQLITE_BUSY);
+    /* Only after the database is closed may another segd take the directory. */
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s);
+}
+
+/* ---- transactions ---- */
+
+int store_begin(store *s)
+{
+    return stmt_run(s, ST_BEGIN, SQLITE_OK, "begin");
+}
+
+int store_commit(store *s)
+{
+    if (injected_fault(s, "commit"))
+        return SEGD_EIO;
+    return stmt_run(s, ST_COMMIT, SQLITE_OK, "commit");
+}
+
+int store_rollback(store *s)
+{
+    /* SQLite may already have rolled back (a failed COMMIT after an I/O error). */
+    if (sqlite3_get_autocommit(s->db))
+        return 0;
+    return stmt_run(s, ST_ROLLBACK, SQLITE_OK, "rollback");
+}
+
+int store_savepoint(store *s)
+{
+    return stmt_run(s, ST_SAVEPOINT, SQLITE_OK, "savepoint");
+}
+
+int store_release(store *s)
+{
+    return stmt_run(s, ST_RELEASE, SQLITE_OK, "release savepoint");
+}
+
+int store_rollback_to(store *s)
+{
+    /* Not RELEASE after a failed ROLLBACK TO: that would keep the request's rows. */
+    int rc = stmt_run(s, ST_ROLLBACK_TO, SQLITE_OK, "rollback to savepoint");
+
+    if (rc == 0)
+        rc = stmt_run(s, ST_RELEASE, SQLITE_OK, "release savepoint");
+    return rc;
+}
+
+/* ---- writes ---- */
+
+int store_person_put(store *s, uint32_t id, uint64_t public_id, const char *attrs_json, size_t len)
+{
+    sqlite3_stmt *st = s->stmt[ST_PERSON_PUT];
+    int rc;
+
+    if (injected_fault(s, "put person"))
+        return SEGD_EIO;
+    if (!attrs_json) {
+        fprintf(stderr, "segd: store: put person: attributes are NULL\n");
+        return SEGD_EINVAL;
+    }
+    rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)public_id); /* round-trips all 64 bits */
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, attrs_json, len);
+    return stmt_run(s, ST_PERSON_PUT, rc, "put person");
+}
+
+int store_person_delete(store *s, uint32_t id)
+{
+    int rc;
+
+    if (injected_fault(s, "delete person"))
+        return SEGD_EIO;
+    /* A savepoint of its own: the person and their events go together, even in
+     * autocommit mode. */
+    rc = stmt_run(s, ST_ERASE_SAVEPOINT, SQLITE_OK, "delete person");
+    if (rc != 0)
+        return rc;
+    rc = stmt_run(s, ST_PERSON_DELETE_EVENTS,
+                  sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE_EVENTS], 1, id), "delete person's events");
+    if (rc == 0)
+        rc = stmt_run(s, ST_PERSON_DELETE,
+                      sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE], 1, id), "delete person");
+    if (rc != 0) {
+        if (stmt_run(s, ST_ERASE_ROLLBACK_TO, SQLITE_OK, "delete person: roll back") == 0)
+            stmt_run(s, ST_ERASE_RELEASE, SQLITE_OK, "delete person: release");
+        return rc;
+    }
+    return stmt_run(s, ST_ERASE_RELEASE, SQLITE_OK, "delete person: release");
+}
+
+int store_events_move(store *s, uint32_t from, uint32_t into)
+{
+    sqlite3_stmt *st = s->stmt[ST_EVENTS_MOVE];
+    int rc;
+
+    if (injected_fault(s, "move events"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, from);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, into);
+    return stmt_run(s, ST_EVENTS_MOVE, rc, "move events");
+}
+
+int store_event_insert(store *s, uint32_t person, int type, int64_t time_ms,
+                       const char *props_json, size_t len)
+{
+    sqlite3_stmt *st = s->stmt[ST_EVENT_INSERT];
+    int rc;
+
+    if (injected_fault(s, "insert event"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, person);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, type);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, time_ms);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 4, props_json, len);
+    return stmt_run(s, ST_EVENT_INSERT, rc, "insert event");
+}
+
+int store_attribute_put(store *s, const char *name, const char *type_name, int declared)
+{
+    sqlite3_stmt *st = s->stmt[ST_ATTRIBUTE_PUT];
+    int rc;
+
+    if (injected_fault(s, "put attribute"))
+        return SEGD_EIO;
+    rc = bind_str(st, 1, name);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, type_name);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 3, declared != 0);
+    return stmt_run(s, ST_ATTRIBUTE_PUT, rc, "put attribute");
+}
+
+int store_attribute_delete(store *s, const char *name)
+{
+    if (injected_fault(s, "delete attribute"))
+        return SEGD_EIO;
+    return stmt_run(s, ST_ATTRIBUTE_DELETE, bind_str(s->stmt[ST_ATTRIBUTE_DELETE], 1, name),
+                    "delete attribute");
+}
+
+int store_event_type_put(store *s, int type, const char *name)
+{
+    sqlite3_stmt *st = s->stmt[ST_EVENT_TYPE_PUT];
+    int rc;
+
+    if (injected_fault(s, "put event type"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int(st, 1, type);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, name);
+    return stmt_run(s, ST_EVENT_TYPE_PUT, rc, "put event type");
+}
+
+int store_property_put(store *s, int type, const char *name, const char *type_name)
+{
+    sqlite3_stmt *st = s->stmt[ST_PROPERTY_PUT];
+    int rc;
+
+    if (injected_fault(s, "put property"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int(st, 1, type);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, name);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 3, type_name);
+    return stmt_run(s, ST_PROPERTY_PUT, rc, "put property");
+}
+
+int store_message_put(store *s, const char *source, const char *message_id, int64_t at_ms)
+{
+    sqlite3_stmt *st = s->stmt[ST_MESSAGE_PUT];
+    int rc;
+
+    if (injected_fault(s, "put message id"))
+        return SEGD_EIO;
+    rc = bind_str(st, 1, source);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, message_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, at_ms);
+    return stmt_run(s, ST_MESSAGE_PUT, rc, "put message id");
+}
+
+int store_prune_messages(store *s, int64_t before_ms)
+{
+    return stmt_run(s, ST_MESSAGES_PRUNE, sqlite3_bind_int64(s->stmt[ST_MESSAGES_PRUNE], 1, before_ms),
+                    "prune message ids");
+}
+
+/* ---- loads ---- */
+
+int store_load_attributes(store *s, store_attribute_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_ATTRIBUTES];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb_rc = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                   (const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 2));
+    return load_finish(s, ST_LOAD_ATTRIBUTES, rc, cb_rc, "load attributes");
+}
+
+int store_load_event_types(store *s, store_event_type_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_EVENT_TYPES];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb_rc = cb(ctx, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1));
+    return load_finish(s, ST_LOAD_EVENT_TYPES, rc, cb_rc, "load event types");
+}
+
+int store_load_properties(store *s, store_property_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_PROPERTIES];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb_rc = cb(ctx, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1),
+                   (const char *)sqlite3_column_text(st, 2));
+    return load_finish(s, ST_LOAD_PROPERTIES, rc, cb_rc, "load properties");
+}
+
+int store_load_people(store *s, store_person_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_PEOPLE];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len;
+        const char *attrs = column_text(st, 2, &len);
+        cb_rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0),
+                   (uint64_t)sqlite3_column_int64(st, 1), attrs, len);
+    }
+    return load_finish(s, ST_LOAD_PEOPLE, rc, cb_rc, "load people");
+}
+
+int store_load_events(store *s, store_event_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_EVENTS];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len;
+        const char *props = column_text(st, 3, &len);
+        cb_rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+                   sqlite3_column_int64(st, 2), props, len);
+    }
+    return load_finish(s, ST_LOAD_EVENTS, rc, cb_rc, "load events");
+}
+
+int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_MESSAGES];
+    int rc = sqlite3_bind_int64(st, 1, since_ms), cb_rc = 0;
+
+    if (rc == SQLITE_OK) {
+        while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            cb_rc = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+    }
+    return load_finish(s, ST_LOAD_MESSAGES, rc, cb_rc, "load message ids");
+}
+
+int store_person_get(store *s, uint32_t id, uint64_t *public_id, char **attrs_json, size_t *len)
+{
+    sqlite3_stmt *st = s->stmt[ST_PERSON_GET];
+    int rc = sqlite3_bind_int64(st, 1, id);
+    int ret;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n;
+        const char *attrs = column_text(st, 1, &n);
+        if (public_id)
+            *public_id = (uint64_t)sqlite3_column_int64(st, 0);
+        if (attrs_json)
+            *attrs_json = xstrndup(attrs ? attrs : "", n);
+        if (len)
+            *len = n;
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    } else {
+        ret = store_error(s, "get person", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int store_integrity_check(store *s)
+{
+    sqlite3_stmt *st = s->stmt[ST_INTEGRITY_CHECK];
+    int rc, ret = 0, rows = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (rows++ == 0 && line && strcmp(line, "ok") == 0)
+            continue;
+        fprintf(stderr, "segd: store: integrity check: %s\n", line ? line : "(null)");
+        ret = SEGD_EIO;
+    }
+    if (rc != SQLITE_DONE)
+        ret = store_error(s, "integrity check", rc);
+    else if (rows == 0)
+        ret = SEGD_EIO;
+    sqlite3_reset(st);
+    return ret;
+}
+
+void store_fail_nth_write(store *s, int n)
+{
+    s->fail_countdown = n > 0 ? n : 0;
+}

@@ -1,0 +1,137 @@
+/* test_engine_strpool.c - unit tests of the string intern pool (src/engine/strpool.c):
+ * interning, reference counts, freeing on the last reference, code reuse, and a random
+ * run against a plain model, with strpool_check after every mutation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/strpool.h"
+
+#define CHECK_OK(p) assert_int_equal(strpool_check(p), 0)
+
+static void test_intern_and_find(void **state)
+{
+    (void)state;
+    strpool p;
+    strpool_init(&p);
+    CHECK_OK(&p);
+    assert_int_equal(strpool_find(&p, "a", 1), STRPOOL_NONE);
+    assert_null(strpool_get(&p, 0, NULL));
+    uint32_t a = strpool_intern(&p, "alpha", 5);
+    CHECK_OK(&p);
+    uint32_t a2 = strpool_intern(&p, "alphabet", 5);   /* only 5 bytes count */
+    assert_int_equal(a, a2);
+    assert_int_equal(strpool_refs(&p, a), 2);
+    size_t len = 0;
+    assert_string_equal(strpool_get(&p, a, &len), "alpha");
+    assert_int_equal(len, 5);
+    assert_int_equal(strpool_find(&p, "alpha", 5), a);
+    assert_int_equal(strpool_find(&p, "alph", 4), STRPOOL_NONE);
+
+    /* embedded NUL bytes and the empty string are values of their own */
+    uint32_t nul = strpool_intern(&p, "a\0b", 3);
+    uint32_t just_a = strpool_intern(&p, "a", 1);
+    uint32_t empty = strpool_intern(&p, "", 0);
+    assert_int_not_equal(nul, just_a);
+    assert_int_not_equal(empty, just_a);
+    assert_int_equal(strpool_find(&p, "a\0b", 3), nul);
+    assert_int_equal(strpool_find(&p, "", 0), empty);
+    assert_string_equal(strpool_get(&p, empty, &len), "");
+    assert_int_equal(len, 0);
+    assert_int_equal(p.live, 4);
+    CHECK_OK(&p);
+
+    strpool_ref(&p, nul);
+    strpool_unref(&p, nul);
+    assert_int_equal(strpool_refs(&p, nul), 1);
+    strpool_unref(&p, a);
+    assert_string_equal(strpool_get(&p, a, NULL), "alpha");
+    strpool_unref(&p, a);
+    CHECK_OK(&p);
+    assert_null(strpool_get(&p, a, NULL));
+    assert_int_equal(strpool_refs(&p, a), 0);
+    assert_int_equal(strpool_find(&p, "alpha", 5), STRPOOL_NONE);
+    assert_int_equal(p.live, 3);
+
+    /* the freed code is reused */
+    uint32_t b = strpool_intern(&p, "beta", 4);
+    assert_int_equal(b, a);
+    CHECK_OK(&p);
+    assert_null(strpool_get(&p, 12345, NULL));
+    assert_int_equal(strpool_refs(&p, 12345), 0);
+    strpool_release(&p);   /* frees live strings too */
+    strpool_release(&p);
+}
+
+static void test_memory_accounting(void **state)
+{
+    (void)state;
+    strpool p;
+    strpool_init(&p);
+    size_t m0 = strpool_memory(&p);
+    char buf[64];
+    uint32_t codes[1000];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(buf, sizeof buf, "a fairly long string number %d", i);
+        codes[i] = strpool_intern(&p, buf, strlen(buf));
+    }
+    CHECK_OK(&p);
+    size_t m1 = strpool_memory(&p);
+    assert_true(m1 > m0 + 1000 * 30);
+    for (int i = 0; i < 1000; i++) strpool_unref(&p, codes[i]);
+    CHECK_OK(&p);
+    assert_int_equal(p.live, 0);
+    assert_int_equal(p.string_bytes, 0);
+    assert_true(strpool_memory(&p) < m1 - 1000 * 30);
+    strpool_release(&p);
+}
+
+/* Random interns and unrefs mirrored in per-string counts. */
+static void test_random(void **state)
+{
+    (void)state;
+    enum { N = 600, OPS = 20000 };
+    static uint32_t refs[N], code[N];
+    uint64_t rng = 12345;
+    strpool p;
+    strpool_init(&p);
+    char buf[32];
+    for (int op = 0; op < OPS; op++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        int s = (int)(rng % N);
+        snprintf(buf, sizeof buf, "str-%d", s);
+        if (refs[s] && (rng >> 32) % 2) {
+            strpool_unref(&p, code[s]);
+            refs[s]--;
+        } else {
+            uint32_t c = strpool_intern(&p, buf, strlen(buf));
+            if (refs[s]) assert_int_equal(c, code[s]);
+            code[s] = c;
+            refs[s]++;
+        }
+        if (op % 50 == 0 || op > OPS - 100) CHECK_OK(&p);
+        assert_int_equal(strpool_refs(&p, code[s]), refs[s]);
+        assert_int_equal(strpool_find(&p, buf, strlen(buf)), refs[s] ? code[s] : STRPOOL_NONE);
+    }
+    uint32_t live = 0;
+    for (int s = 0; s < N; s++) live += refs[s] != 0;
+    assert_int_equal(p.live, live);
+    assert_true(p.n_codes <= N);   /* codes are reused */
+    strpool_release(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_intern_and_find),
+        cmocka_unit_test(test_memory_accounting),
+        cmocka_unit_test(test_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

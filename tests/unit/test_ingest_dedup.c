@@ -1,0 +1,58 @@
+/* Tests for src/ingest/dedup.c: membership, windows, removal, pruning, growth. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "ingest/dedup.h"
+
+static void test_add_contains_remove(void **state)
+{
+    (void)state;
+    dedup_set *d = dedup_new();
+    assert_false(dedup_contains(d, "default", "m1", 0));
+    dedup_add(d, "default", "m1", 1000000);
+    assert_true(dedup_contains(d, "default", "m1", 0));
+    assert_false(dedup_contains(d, "other", "m1", 0));          /* per source */
+    assert_false(dedup_contains(d, "defaultm", "1", 0));        /* pair boundary */
+    assert_false(dedup_contains(d, "default", "m1", 1000000 + 120000));   /* outside the window */
+    dedup_remove(d, "default", "m1");
+    assert_false(dedup_contains(d, "default", "m1", 0));
+    assert_int_equal(dedup_count(d), 0);
+    dedup_free(d);
+}
+
+static void test_growth_and_prune(void **state)
+{
+    (void)state;
+    dedup_set *d = dedup_new();
+    char id[32];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(id, sizeof id, "msg-%d", i);
+        dedup_add(d, "s", id, (int64_t)i * 60000);
+    }
+    assert_int_equal(dedup_count(d), 100000);
+    for (int i = 0; i < 100000; i += 997) {
+        snprintf(id, sizeof id, "msg-%d", i);
+        assert_true(dedup_contains(d, "s", id, 0));
+        snprintf(id, sizeof id, "other-%d", i);
+        assert_false(dedup_contains(d, "s", id, 0));
+    }
+    dedup_prune(d, 50000LL * 60000);
+    assert_int_equal(dedup_count(d), 50000);
+    assert_false(dedup_contains(d, "s", "msg-49999", 0));
+    assert_true(dedup_contains(d, "s", "msg-50000", 0));
+    dedup_free(d);
+    dedup_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_contains_remove),
+        cmocka_unit_test(test_growth_and_prune),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
