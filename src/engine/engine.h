@@ -92,7 +92,9 @@ enum {
 };
 
 /* Creates an empty engine with the standard attributes declared. limits NULL means
- * defaults. Never returns NULL (allocation failure aborts). Free with engine_free. */
+ * defaults, and so does a field of 0; max_attributes counts the standard ones (and is
+ * raised to ATTR_STANDARD_COUNT if lower). Never returns NULL (allocation failure
+ * aborts). Free with engine_free. */
 engine *engine_new(const engine_limits *limits);
 
 /* Frees the engine and everything it owns. engine_free(NULL) is a no-op. */
@@ -111,12 +113,14 @@ uint32_t engine_string_find(const engine *e, const char *s, size_t len);
 /* ---- people ---- */
 
 /* Appends a new person with the given public id (random, nonzero, unique: the caller
- * draws it) and returns its dense id. */
+ * draws it) and returns its dense id; PERSON_NONE (nothing created) if the public id is
+ * 0 or already used, or the ids are exhausted. */
 person_id engine_person_create(engine *e, uint64_t public_id);
 
 /* Re-creates a person at a known dense id while rebuilding from the store (ids may have
  * gaps left by erasures; later creations continue after the highest id seen).
- * Returns SEGD_ECONFLICT if the id is taken. */
+ * Returns SEGD_ECONFLICT if the id or the public id is taken, SEGD_EINVAL for id
+ * PERSON_NONE or public id 0. */
 int engine_person_restore(engine *e, person_id id, uint64_t public_id);
 
 /* 1 if the person exists (created and not erased), else 0. */
@@ -132,7 +136,8 @@ person_id engine_person_limit(const engine *e);
 uint64_t engine_person_public_id(const engine *e, person_id id);
 
 /* Lookups by identity; PERSON_NONE when nobody matches. Strings need not be
- * NUL-terminated. Email matching is case-insensitive. */
+ * NUL-terminated. Email matching is case-insensitive (Unicode case folding plus NFC);
+ * emails need not be unique, and the lookup answers the lowest live id having it. */
 person_id engine_person_by_public_id(const engine *e, uint64_t public_id);
 person_id engine_person_by_user_id(const engine *e, const char *s, size_t len);
 person_id engine_person_by_anonymous_id(const engine *e, const char *s, size_t len);
@@ -176,7 +181,9 @@ int engine_attr_drop(engine *e, int attr);
 /* Sets (or with v == NULL or v->type == SEGD_T_NONE clears) a person's value.
  * Returns SEGD_ECONFLICT if v's type differs from the attribute's, or if the value
  * would give a user_id / anonymous id that another person has; SEGD_ENOTFOUND for a
- * missing person or attribute. Identity indexes follow automatically. */
+ * missing person or attribute, SEGD_EINVAL for a malformed value (NULL string with a
+ * length, NULL list item). Identity indexes follow automatically. Lists are stored
+ * de-duplicated (first occurrence kept); an empty list is a value, not a clear. */
 int engine_attr_set(engine *e, person_id id, int attr, const segd_value *v);
 
 /* Reads a person's value into *out. Returns 1 if set, 0 if missing (out->type NONE). */
@@ -187,7 +194,8 @@ int engine_attr_get(const engine *e, person_id id, int attr, segd_cell *out);
 /* Index of an event type by exact name, or -1. */
 int engine_event_type_find(const engine *e, const char *name);
 
-/* Declares an event type; returns its index, the existing one, or SEGD_ELIMIT. */
+/* Declares an event type; returns its index, the existing one, SEGD_ELIMIT, or
+ * SEGD_EINVAL for an empty name. */
 int engine_event_type_declare(engine *e, const char *name);
 
 /* Number of event types; name of one (NULL for a bad index). */
@@ -208,8 +216,10 @@ segd_type engine_prop_type(const engine *e, int type, int prop);
 
 /* Appends an event of `type` at time_ms for a person with n property values
  * (props[i] is a declared property index of that type, vals[i] its value; types must
- * match: SEGD_ECONFLICT otherwise, and nothing is appended). Returns the row within
- * the type's log (>= 0) or a negative code. */
+ * match: SEGD_ECONFLICT otherwise, and nothing is appended; a value of type
+ * SEGD_T_NONE leaves that property missing). Returns the row within the type's log
+ * (>= 0) or a negative code: SEGD_ENOTFOUND for a missing person, type or property
+ * index, SEGD_EINVAL for a malformed value, SEGD_ELIMIT at 2^32 - 2 rows. */
 int64_t engine_event_append(engine *e, person_id id, int type, int64_t time_ms,
                             size_t n, const int *props, const segd_value *vals);
 
@@ -224,7 +234,8 @@ typedef struct engine_event_ref {
 uint32_t engine_person_event_count(const engine *e, person_id id, int type);
 
 /* Writes up to cap of the person's events, newest first by time (ties: newest row
- * first), into out and returns how many the person has in all (may exceed cap). */
+ * first, then the higher type index), into out and returns how many the person has in
+ * all (may exceed cap). */
 size_t engine_person_events(const engine *e, person_id id, engine_event_ref *out, size_t cap);
 
 /* Columns of a type's log for scans: rows, person per row (PERSON_NONE for an erased

@@ -279,7 +279,7 @@ size_t events_person_list(const events *ev, person_id person, engine_event_ref *
 {
     size_t total = 0;
     for (uint32_t t = 0; t < ev->types.n; t++) total += events_person_count(ev, person, (int)t);
-    if (total == 0) return 0;
+    if (total == 0 || cap == 0) return total;
     engine_event_ref *all = total <= cap ? out : xmalloc(total * sizeof *all);
     size_t k = 0;
     for (uint32_t t = 0; t < ev->types.n; t++) {

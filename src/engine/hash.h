@@ -1,8 +1,8 @@
 /* hash.h - hashing and slot placement shared by the engine's hash tables.
  *
- * Owns no data: pure inline functions. Not a cryptographic or keyed hash, so a client
- * that controls many keys can provoke collisions (see the engine's README notes).
- * Workload: called on every lookup and insert of strings, names and ids.
+ * Owns no data: pure inline functions. Not a keyed hash: a client that controls many
+ * keys (user ids, emails) could craft collisions that slow the tables down; a per-engine
+ * seed would fix that. Workload: every lookup and insert of strings, names and ids.
  */
 #ifndef SEGD_ENGINE_HASH_H
 #define SEGD_ENGINE_HASH_H

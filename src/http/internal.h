@@ -38,7 +38,9 @@ struct http_request {
     struct MHD_Connection *conn;
     const route *route;
     int route_index;
-    char params[HTTP_MAX_PARAMS][512];
+    char params[HTTP_MAX_PARAMS][512];   /* path parameters, %-decoded */
+    char **decoded;             /* query values decoded by http_query, freed with the request */
+    size_t n_decoded, decoded_cap;
     char *body;
     size_t body_len, body_cap, body_limit;
     int body_too_big;

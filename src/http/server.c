@@ -7,6 +7,7 @@
 #include "../base/alloc.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,9 +97,61 @@ static void reply_unauthorized(http_request *req, const char *challenge, const c
     queue(req, 401, "application/json", s, strlen(s), 1, challenge);
 }
 
+/* Decodes %HH escapes (and, in query strings, '+' as a space) in place. Returns the
+ * new length, or -1 for a bad escape or an escaped NUL byte. */
+static long percent_decode(char *s, int plus_is_space)
+{
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        if (*in == '%') {
+            int hi = in[1], lo = hi ? in[2] : 0;
+            if (!isxdigit(hi) || !isxdigit(lo)) return -1;
+            int v = (isdigit(hi) ? hi - '0' : (tolower(hi) - 'a' + 10)) * 16 + (isdigit(lo) ? lo - '0' : (tolower(lo) - 'a' + 10));
+            if (v == 0) return -1;
+            *out++ = (char)v;
+            in += 2;
+        } else {
+            *out++ = plus_is_space && *in == '+' ? ' ' : *in;
+        }
+    }
+    *out = 0;
+    return out - s;
+}
+
+/* libmicrohttpd would decode the path before routing, turning "%2F" into a segment
+ * separator: segd keeps the raw form and decodes path parameters and query values
+ * itself, after routing. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
 const char *http_query(http_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw) return NULL;
+    char *copy = xstrdup(raw);
+    if (percent_decode(copy, 1) < 0) {
+        free(copy);
+        return "";                 /* an undecodable value matches nothing */
+    }
+    req->decoded = xgrow(req->decoded, sizeof *req->decoded, &req->decoded_cap, req->n_decoded + 1, 4);
+    req->decoded[req->n_decoded++] = copy;
+    return copy;
+}
+
+/* 1 if s is valid UTF-8. */
+static int utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (!n || (n == 2 && *p < 0xC2)) return 0;
+        for (int k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        p += n;
+    }
+    return 1;
 }
 
 /* ---- routing ---- */
@@ -194,6 +247,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!req) return;
     http_metrics_record(srv, req->route_index, req->status ? req->status : 500, micros_since(&req->started));
     cJSON_Delete(req->json);
+    for (size_t i = 0; i < req->n_decoded; i++) free(req->decoded[i]);
+    free(req->decoded);
     free(req->body);
     free(req);
     *con_cls = NULL;
@@ -228,6 +283,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         req->route = &HTTP_ROUTES[req->route_index];
+        for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+            if (percent_decode(req->params[i], 0) < 0 || !utf8_ok(req->params[i])) {
+                http_reply_errorf(req, 400, "invalid_path",
+                                  "the path has a bad %%-escape, an escaped NUL or invalid UTF-8; escape keys as UTF-8 with %%HH");
+                return MHD_YES;
+            }
         req->body_limit = req->route->body == 2 ? (size_t)srv->cfg.max_import_bytes : (size_t)srv->cfg.max_body_bytes;
         if (!check_access(srv, req, 0)) return MHD_YES;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -267,7 +328,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         const char *end = NULL;
-        req->json = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+        /* length + 1 takes in the NUL after the body, which require_null_terminated
+         * wants to see: trailing bytes after the JSON value are an error */
+        req->json = cJSON_ParseWithLengthOpts(req->body, req->body_len + 1, &end, 1);
         if (!req->json) {
             segd_error err;
             segd_error_clear(&err);
@@ -346,6 +409,7 @@ http_server *http_start(const segd_config *cfg, ingest *ing, char *bound, segd_e
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_END);
     if (!srv->daemon) {
         segd_error_set(err, 500, "listen_failed", "could not listen on %s (address in use or not available); choose another --listen",

@@ -561,6 +561,28 @@ static void test_people_csv_typing(void **state)
     cJSON_Delete(errs);
 }
 
+/* Text is a number only when JSON would write it so: a zip code keeps its zero. */
+static void test_csv_numbers_are_json_numbers(void **state)
+{
+    fixture *f = *state;
+    const char *csv = "user_id,zip,code,huge,spaced,plus,dot,real,neg\n"
+                      "num-1,01067,0x1A,1e400, 7,+5,.5,-2.5e3,-0\n";
+    import_summary s;
+    assert_int_equal(run_import(f, csv, IMPORT_CSV, IMPORT_STOP, 0, &s, NULL), 0);
+    assert_int_equal(s.applied, 1);
+    static const char *strings[][2] = {{"zip", "01067"}, {"code", "0x1A"}, {"huge", "1e400"}, {"spaced", " 7"},
+                                       {"plus", "+5"}, {"dot", ".5"}};
+    char buf[256];
+    segd_cell c;
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+        assert_int_equal(person_attr(f, "num-1", strings[i][0], &c, buf), SEGD_T_STRING);
+        assert_string_equal(buf, strings[i][1]);
+    }
+    assert_int_equal(person_attr(f, "num-1", "real", &c, NULL), SEGD_T_NUMBER);
+    assert_true(c.number == -2500.0);
+    assert_int_equal(person_attr(f, "num-1", "neg", &c, NULL), SEGD_T_NUMBER);
+}
+
 /* ---- pipelining and chunk boundaries ---- */
 
 static void test_pipeline_stop_in_a_late_chunk(void **state)
@@ -679,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_csv_twice_applies_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_csv_typing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv_numbers_are_json_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_stop_in_a_late_chunk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_inputs, setup, teardown),
