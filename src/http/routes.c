@@ -39,6 +39,11 @@ static void handle_track_api(http_server *srv, http_request *req)
     segd_error_clear(&err);
     cJSON *msgs = req->json;
     int kind = req->route->kind;
+    if (!cJSON_IsObject(req->json)) {
+        if (kind < 0) http_reply_errorf(req, 400, "invalid_batch", "send {\"batch\": [message, ...]}");
+        else http_reply_errorf(req, 400, "invalid_body", "send one JSON object: a Segment message");
+        return;
+    }
     if (kind < 0) {
         msgs = cJSON_IsObject(req->json) ? cJSON_GetObjectItemCaseSensitive(req->json, "batch") : NULL;
         if (!cJSON_IsArray(msgs)) {
@@ -322,7 +327,7 @@ static void handle_attribute_declare(http_server *srv, http_request *req)
 {
     cJSON *name = cJSON_GetObjectItemCaseSensitive(req->json, "name");
     cJSON *type = cJSON_GetObjectItemCaseSensitive(req->json, "type");
-    if (!cJSON_IsString(name) || !cJSON_IsString(type)) {
+    if (!cJSON_IsObject(req->json) || !cJSON_IsString(name) || !cJSON_IsString(type)) {
         http_reply_errorf(req, 400, "missing_field", "send {\"name\": \"plan\", \"type\": \"string|number|boolean|datetime|list\"}");
         return;
     }

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "../base/alloc.h"
+#include "../base/jsonscan.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -230,6 +231,18 @@ static int check_access(http_server *srv, http_request *req, int body_parsed)
     return 0;
 }
 
+/* 1 if the JSON text holds a \u0000 escape: cJSON would decode it into a NUL that
+ * silently ends the string, so such bodies are refused. */
+static int has_escaped_nul(const char *s, size_t len)
+{
+    for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), "\\u0000", 6)); p++) {
+        size_t backslashes = 0;
+        for (const char *q = p; q > s && q[-1] == '\\'; q--) backslashes++;
+        if (backslashes % 2 == 0) return 1;       /* the backslash is not itself escaped */
+    }
+    return 0;
+}
+
 /* ---- the libmicrohttpd callbacks ---- */
 
 static int64_t micros_since(const struct timespec *t0)
@@ -334,11 +347,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->json) {
             segd_error err;
             segd_error_clear(&err);
+            (void)end;        /* cJSON's position can be a byte late: find the first bad byte */
+            long at = (long)jsonscan_error_offset(req->body, req->body_len);
             segd_error_set(&err, 400, "invalid_json",
-                           "the body is not valid JSON (error near byte %ld); check quoting, commas and brackets there",
-                           end ? (long)(end - req->body) : 0L);
-            err.at = end ? (long)(end - req->body) : 0;
+                           "the body is not valid JSON (at byte %ld); check quoting, commas and brackets there", at);
+            err.at = at;
             http_reply_error(req, &err);
+            return MHD_YES;
+        }
+        if (has_escaped_nul(req->body, req->body_len)) {
+            http_reply_errorf(req, 400, "invalid_utf8",
+                              "a string holds a \\u0000 (NUL) escape, which segd does not store; remove it");
             return MHD_YES;
         }
     }

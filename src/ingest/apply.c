@@ -92,6 +92,14 @@ static void note_error(ingest_op *op, const ingest_msg *m, segd_error *e)
     }
 }
 
+/* Attributes that exist now (dropped ones leave empty slots). */
+static int live_attributes(const engine *e)
+{
+    int live = 0;
+    for (int a = 0; a < engine_attr_slots(e); a++) live += engine_attr_name(e, a) != NULL;
+    return live;
+}
+
 static int is_reserved_trait(const char *name)
 {
     return strcmp(name, "user_id") == 0 || strcmp(name, "anonymous_ids") == 0 ||
@@ -135,16 +143,11 @@ static int check_fields(ingest *ing, pending *p, const ingest_fields *fs, int sc
         }
         if (!exists && f->natural != SEGD_T_NONE) {
             if (scope == -1) {
-                if ((uint32_t)(engine_attr_slots(eng) + p->new_attrs) >= ing->cfg.limits.max_attributes &&
-                    (uint32_t)(p->new_attrs + 1) > 0) {
-                    int live = 0;
-                    for (int a = 0; a < engine_attr_slots(eng); a++) live += engine_attr_name(eng, a) != NULL;
-                    if ((uint32_t)(live + p->new_attrs) >= ing->cfg.limits.max_attributes) {
-                        snprintf(e->field, sizeof e->field, "%s", f->name);
-                        return segd_error_set(e, 422, "limit_attributes",
-                                              "adding \"%s\" would pass the limit of %u attributes; delete unused attributes or raise --max-attributes",
-                                              f->name, ing->cfg.limits.max_attributes);
-                    }
+                if ((uint32_t)(live_attributes(eng) + p->new_attrs) >= ing->cfg.limits.max_attributes) {
+                    snprintf(e->field, sizeof e->field, "%s", f->name);
+                    return segd_error_set(e, 422, "limit_attributes",
+                                          "adding \"%s\" would pass the limit of %u attributes; delete unused attributes or raise --max-attributes",
+                                          f->name, ing->cfg.limits.max_attributes);
                 }
                 p->new_attrs++;
             } else {
@@ -200,6 +203,12 @@ static int check_list_attr(ingest *ing, pending *p, const char *name, segd_error
                               name, segd_type_name(t));
     }
     if (t == SEGD_T_NONE) {
+        if ((uint32_t)(live_attributes(ing->eng) + p->new_attrs) >= ing->cfg.limits.max_attributes) {
+            snprintf(e->field, sizeof e->field, "%s", name);
+            return segd_error_set(e, 422, "limit_attributes",
+                                  "adding \"%s\" would pass the limit of %u attributes; delete unused attributes or raise --max-attributes",
+                                  name, ing->cfg.limits.max_attributes);
+        }
         pending_add(p, -1, name, SEGD_T_LIST);
         p->new_attrs++;
     }
@@ -246,8 +255,7 @@ static int check_message(ingest *ing, pending *p, ingest_msg *m, segd_error *e)
                                   m->attr_name, segd_type_name(engine_attr_type(ing->eng, a)));
         }
         if (a < 0) {
-            int live = 0;
-            for (int i = 0; i < engine_attr_slots(ing->eng); i++) live += engine_attr_name(ing->eng, i) != NULL;
+            int live = live_attributes(ing->eng);
             if ((uint32_t)live >= ing->cfg.limits.max_attributes)
                 return segd_error_set(e, 422, "limit_attributes",
                                       "there are already %d attributes, the limit; delete unused ones or raise --max-attributes", live);

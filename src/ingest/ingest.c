@@ -129,7 +129,7 @@ static void load(ingest *ing)
     pthread_rwlock_unlock(&ing->lock);
     pthread_mutex_lock(&ing->queue_lock);
     if (eng) {
-        ing->ready = 1;
+        __atomic_store_n(&ing->ready, 1, __ATOMIC_RELEASE);
     } else {
         ing->load_failed = 1;
         ing->load_error = err;
@@ -255,6 +255,8 @@ int ingest_ready(const ingest *ing)
 
 const engine *ingest_read_begin(ingest *ing)
 {
+    /* while loading, the writer holds the lock for the whole rebuild: answer at once */
+    if (!__atomic_load_n(&ing->ready, __ATOMIC_ACQUIRE)) return NULL;
     pthread_rwlock_rdlock(&ing->lock);
     if (!ing->ready || !ing->eng) {
         pthread_rwlock_unlock(&ing->lock);
@@ -379,13 +381,12 @@ int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint,
         /* name every bad message: check the well-formed ones against the catalog too */
         ingest_msg *ok = xcalloc(n, sizeof *ok);
         size_t n_ok = 0;
-        for (size_t k = 0; k < n; k++)
-            if (m[k].kind || m[k].user_id || m[k].anonymous_id) {
-                int bad_k = 0;
-                for (cJSON *x = errors->child; x && !bad_k; x = x->next)
-                    bad_k = cJSON_GetObjectItemCaseSensitive(x, "index")->valueint == (int)k;
-                if (!bad_k) ok[n_ok++] = m[k];
-            }
+        for (size_t k = 0; k < n; k++) {
+            int bad_k = 0;
+            for (cJSON *x = errors->child; x && !bad_k; x = x->next)
+                bad_k = cJSON_GetObjectItemCaseSensitive(x, "index")->valueint == (int)k;
+            if (!bad_k) ok[n_ok++] = m[k];      /* a shallow copy: m still owns and releases it */
+        }
         if (n_ok) {
             ingest_op op;
             op_init(&op, source, ok, n_ok, 1);
@@ -401,8 +402,12 @@ int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint,
             }
         }
         free(ok);
+        /* the top-level error names the first bad message */
+        cJSON *first_bad = errors->child;
+        err->index = cJSON_GetObjectItemCaseSensitive(first_bad, "index")->valueint;
+        snprintf(err->field, sizeof err->field, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "field")->valuestring);
         char first[sizeof err->message];
-        snprintf(first, sizeof first, "%s", err->message);
+        snprintf(first, sizeof first, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "message")->valuestring);
         err->status = 400;
         snprintf(err->code, sizeof err->code, "invalid_batch");
         snprintf(err->message, sizeof err->message,
@@ -601,12 +606,12 @@ int ingest_declare_attribute(ingest *ing, const char *name, const char *type_nam
     segd_type t = type_name ? segd_type_parse(type_name) : SEGD_T_NONE;
     if (!name || !valid_attribute_name(name)) {
         snprintf(err->field, sizeof err->field, "name");
-        return segd_error_set(err, 422, "invalid_name",
+        return segd_error_set(err, 400, "invalid_name",
                               "name must be 1-128 bytes of UTF-8, not starting with '$', without control characters");
     }
     if (t == SEGD_T_NONE || t == SEGD_T_JSON) {
         snprintf(err->field, sizeof err->field, "type");
-        return segd_error_set(err, 422, "invalid_type",
+        return segd_error_set(err, 400, "invalid_type",
                               "type must be one of string, number, boolean, datetime, list");
     }
     ingest_msg m;
