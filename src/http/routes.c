@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "../base/alloc.h"
 #include "../base/timefmt.h"
+#include "../ingest/import.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -356,6 +357,31 @@ static void handle_attribute_drop(http_server *srv, http_request *req)
     http_reply_json(req, 200, x);
 }
 
+/* ---- bulk import ---- */
+
+/* POST /api/import?format=ndjson|csv&file=NAME&first_line=N&on_error=stop|skip: the
+ * body is the data (or a chunk of whole lines of it); answers the import summary. */
+static void handle_import(http_server *srv, http_request *req)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    import_options opt;
+    import_options_defaults(&opt);
+    if (import_options_from_query(&opt, http_query(req, "format"), http_query(req, "file"),
+                                  http_query(req, "first_line"), http_query(req, "on_error"), &err) != 0) {
+        http_reply_error(req, &err);
+        return;
+    }
+    import_summary sum;
+    cJSON *line_errors = NULL;
+    if (import_buffer(srv->ing, req->body ? req->body : "", req->body_len, &opt, &sum, &line_errors, &err) != 0) {
+        cJSON_Delete(line_errors);
+        http_reply_error(req, &err);
+        return;
+    }
+    http_reply_json(req, 200, import_summary_json(&sum, line_errors));
+}
+
 /* ---- operations ---- */
 
 static void handle_livez(http_server *srv, http_request *req)
@@ -393,6 +419,7 @@ const route HTTP_ROUTES[] = {
     {"GET", "/api/schema", handle_schema, ACCESS_API, 0, 0},
     {"POST", "/api/attributes", handle_attribute_declare, ACCESS_API, 1, 0},
     {"DELETE", "/api/attributes/{name}", handle_attribute_drop, ACCESS_API, 0, 0},
+    {"POST", "/api/import", handle_import, ACCESS_API, 2, 0},
     {"GET", "/livez", handle_livez, ACCESS_PUBLIC, 0, 0},
     {"GET", "/readyz", handle_readyz, ACCESS_PUBLIC, 0, 0},
     {"GET", "/metrics", handle_metrics, ACCESS_API, 0, 0},

@@ -122,6 +122,27 @@ int ingest_string_array(cJSON *arr, const char *what, const char ***items, size_
     return 0;
 }
 
+/* 1 if s[0..len) is a number as JSON writes it (-?int frac? exp?): text such as
+ * "01067", "0x1A", "+5", ".5" or " 7" that strtod would also take stays a string. */
+static int is_json_number(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-') i++;
+    if (i >= len || s[i] < '0' || s[i] > '9') return 0;
+    if (s[i] == '0') i++;
+    else while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    if (i < len && s[i] == '.') {
+        if (++i >= len || s[i] < '0' || s[i] > '9') return 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= len || s[i] < '0' || s[i] > '9') return 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    return i == len;
+}
+
 /* Adds one value under `name` (owned by the callee from here on). */
 static int add_field(ingest_fields *out, char *name, cJSON *v, const char *what, int allow_null,
                      unsigned flags, int depth, segd_error *err);
@@ -188,8 +209,8 @@ static int add_field(ingest_fields *out, char *name, cJSON *v, const char *what,
         } else if (f->from_text && (strcmp(f->text, "true") == 0 || strcmp(f->text, "false") == 0)) {
             f->natural = SEGD_T_BOOL;
             f->value.boolean = f->text[0] == 't';
-        } else if (f->from_text && f->text_len && (f->value.number = strtod(f->text, &end), *end == 0) &&
-                   f->text[0] != ' ' && isfinite(f->value.number)) {
+        } else if (f->from_text && is_json_number(f->text, f->text_len) &&
+                   (f->value.number = strtod(f->text, &end), *end == 0) && isfinite(f->value.number)) {
             f->natural = SEGD_T_NUMBER;
         } else {
             f->natural = SEGD_T_STRING;
