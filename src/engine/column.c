@@ -5,6 +5,7 @@
  * a cleared value (an erased person's number, say) does not linger in memory.
  */
 #include "column.h"
+#include "fit.h"
 #include "heapsize.h"
 #include "u32map.h"
 #include "../base/alloc.h"
@@ -337,6 +338,14 @@ uint32_t column_next(const column *c, uint32_t row)
         }
     }
     return COLUMN_NONE;
+}
+
+void column_compact(column *c)
+{
+    /* Trailing NULL entries (pages freed by clears) are dropped too: page_for_write
+     * re-extends the directory when a row there is written again. */
+    while (c->n_pages && !c->pages[c->n_pages - 1]) c->n_pages--;
+    c->pages = fit_array(c->pages, sizeof *c->pages, &c->dir_cap, c->n_pages);
 }
 
 size_t column_memory(const column *c)

@@ -73,6 +73,10 @@ void column_clear(column *c, uint32_t row, strpool *pool);
 /* The first row >= row that has a value, or COLUMN_NONE. For scans of set rows. */
 uint32_t column_next(const column *c, uint32_t row);
 
+/* Shrinks the page directory to end at the last allocated page (none when the column
+ * is empty). Pages and list cells are already exact. O(directory). */
+void column_compact(column *c);
+
 /* Allocated bytes (directory, pages, list cells). */
 size_t column_memory(const column *c);
 

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "column.h"
 #include "events.h"
+#include "fit.h"
 #include "hash.h"
 #include "idindex.h"
 #include "namemap.h"
@@ -609,6 +610,17 @@ int64_t engine_event_append(engine *e, person_id id, int type, int64_t time_ms,
     return events_append(&e->ev, &e->pool, id, type, time_ms, n, props, vals);
 }
 
+int engine_event_pad(engine *e, int type, uint32_t rows)
+{
+    if (type < 0 || type >= events_type_count(&e->ev)) return SEGD_ENOTFOUND;
+    if (events_rows(&e->ev, type) > rows) return SEGD_EINVAL;
+    while (events_rows(&e->ev, type) < rows) {
+        int64_t r = events_append(&e->ev, &e->pool, PERSON_NONE, type, 0, 0, NULL, NULL);
+        if (r < 0) return (int)r;
+    }
+    return 0;
+}
+
 uint32_t engine_person_event_count(const engine *e, person_id id, int type)
 {
     if (!engine_person_exists(e, id)) return 0;
@@ -639,6 +651,22 @@ const int64_t *engine_event_times(const engine *e, int type)
 int engine_event_prop_get(const engine *e, int type, uint32_t row, int prop, segd_cell *out)
 {
     return events_prop_get(&e->ev, type, row, prop, out);
+}
+
+/* ---- compaction ---- */
+
+void engine_compact(engine *e)
+{
+    strpool_compact(&e->pool);
+    column_compact(&e->people);
+    idindex_compact(&e->by_public, public_hash_of, e);
+    idindex_compact(&e->by_user, user_hash_of, e);
+    idindex_compact(&e->by_email, email_hash_of, e);
+    u32map_compact(&e->by_anon);
+    namemap_compact(&e->attr_names);
+    e->attrs = fit_array(e->attrs, sizeof *e->attrs, &e->attrs_cap, e->attr_names.n);
+    for (uint32_t a = 0; a < e->attr_names.n; a++) column_compact(&e->attrs[a].col);
+    events_compact(&e->ev);
 }
 
 /* ---- accounting and invariants ---- */

@@ -223,6 +223,11 @@ segd_type engine_prop_type(const engine *e, int type, int prop);
 int64_t engine_event_append(engine *e, person_id id, int type, int64_t time_ms,
                             size_t n, const int *props, const segd_value *vals);
 
+/* Appends holes (rows of no one, as erasure leaves) to a type's log until it has
+ * `rows` rows, so that a rebuild gives every event the row the store keys it by.
+ * Returns 0, SEGD_ENOTFOUND for a bad type, SEGD_EINVAL if the log already has more. */
+int engine_event_pad(engine *e, int type, uint32_t rows);
+
 /* A reference to one event: its type and row in that type's log. */
 typedef struct engine_event_ref {
     int type;
@@ -258,6 +263,17 @@ typedef struct engine_memory {
     uint32_t people;         /* live people */
     uint32_t strings;        /* distinct live strings */
 } engine_memory;
+
+/* Shrinks every growable array and hash table of the engine to fit what it holds:
+ * event columns (person, time, chain), property columns, page directories, index
+ * tables (per-type event heads, identity indexes, catalogs: to the fewest slots that
+ * keep the load <= 0.75, i.e. near but not over it) and the string pool's tables.
+ * Growth leaves up to 1.5x spare, so callers run it after the rebuild at start and
+ * after a bulk import, and memory is then what the data needs (the next insert into a
+ * full-to-0.75 table regrows it x1.5). Changes nothing but memory and where arrays
+ * live: like a mutation, it invalidates pointers from earlier getters. O(size of the
+ * engine); cannot fail (allocation failure aborts). */
+void engine_compact(engine *e);
 
 /* Fills *out with what the engine holds, in allocated bytes. */
 void engine_memory_usage(const engine *e, engine_memory *out);

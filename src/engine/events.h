@@ -90,6 +90,11 @@ const int64_t *events_times(const events *ev, int type);
 /* Reads one property of one row; 1 if set, 0 if missing or out of range. */
 int events_prop_get(const events *ev, int type, uint32_t row, int prop, segd_cell *out);
 
+/* Shrinks every type's row arrays to its rows, its head table to load <= 0.75 (none
+ * without heads), its property columns and catalogs, and the type array. O(size);
+ * pointers from events_persons / events_times are invalid afterwards. */
+void events_compact(events *ev);
+
 /* Allocated bytes: rows, chains and heads into *event_bytes, property columns and
  * catalogs into *prop_bytes. */
 void events_memory(const events *ev, size_t *event_bytes, size_t *prop_bytes);

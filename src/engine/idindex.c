@@ -2,6 +2,7 @@
  * (idindex.h). Linear probing, backward-shift deletion, growth x1.5 at load 0.75.
  */
 #include "idindex.h"
+#include "fit.h"
 #include "hash.h"
 #include "../base/alloc.h"
 
@@ -37,6 +38,21 @@ static void place(uint32_t *slots, uint32_t cap, uint32_t id, uint64_t hash)
     slots[pos] = id;
 }
 
+/* Moves every id into a fresh array of cap slots (cap > count; 0 frees the slots). */
+static void rehash(idindex *ix, uint32_t cap, idindex_hash_fn hash_of, const void *ctx)
+{
+    uint32_t *slots = NULL;
+    if (cap) {
+        slots = xmalloc((size_t)cap * sizeof *slots);
+        memset(slots, 0xff, (size_t)cap * sizeof *slots);
+    }
+    for (uint32_t i = 0; i < ix->cap; i++)
+        if (ix->slots[i] != IDINDEX_EMPTY) place(slots, cap, ix->slots[i], hash_of(ctx, ix->slots[i]));
+    free(ix->slots);
+    ix->slots = slots;
+    ix->cap = cap;
+}
+
 /* Rehashes into cap x1.5 slots so that the load stays <= 0.75 after one more insert. */
 static void grow(idindex *ix, idindex_hash_fn hash_of, const void *ctx)
 {
@@ -46,14 +62,13 @@ static void grow(idindex *ix, idindex_hash_fn hash_of, const void *ctx)
         fprintf(stderr, "segd: hash index over 2^32 slots\n");
         abort();
     }
-    uint32_t *slots = xmalloc((size_t)cap * sizeof *slots);
-    memset(slots, 0xff, (size_t)cap * sizeof *slots);
-    for (uint32_t i = 0; i < ix->cap; i++)
-        if (ix->slots[i] != IDINDEX_EMPTY)
-            place(slots, (uint32_t)cap, ix->slots[i], hash_of(ctx, ix->slots[i]));
-    free(ix->slots);
-    ix->slots = slots;
-    ix->cap = (uint32_t)cap;
+    rehash(ix, (uint32_t)cap, hash_of, ctx);
+}
+
+void idindex_compact(idindex *ix, idindex_hash_fn hash_of, const void *ctx)
+{
+    uint32_t cap = fit_slots(ix->count);
+    if (cap < ix->cap) rehash(ix, cap, hash_of, ctx);
 }
 
 void idindex_insert(idindex *ix, uint32_t id, uint64_t hash, idindex_hash_fn hash_of,

@@ -58,6 +58,11 @@ uint32_t idindex_next(const idindex *ix, uint32_t *pos);
 /* 1 if id is stored in the probe run of `hash`, else 0. */
 int idindex_contains(const idindex *ix, uint32_t id, uint64_t hash);
 
+/* Shrinks the slots to the fewest that keep the load <= 0.75 (none when empty),
+ * calling hash_of for every id. O(slots). Positions from idindex_first are invalid
+ * afterwards. */
+void idindex_compact(idindex *ix, idindex_hash_fn hash_of, const void *ctx);
+
 /* Allocated bytes. */
 size_t idindex_memory(const idindex *ix);
 

@@ -1,5 +1,6 @@
 /* namemap.c - name catalog with dense indexes (namemap.h). */
 #include "namemap.h"
+#include "fit.h"
 #include "hash.h"
 #include "heapsize.h"
 #include "../base/alloc.h"
@@ -65,6 +66,12 @@ const char *namemap_name(const namemap *m, int idx)
 {
     if (idx < 0 || (uint32_t)idx >= m->n) return NULL;
     return m->names[idx];
+}
+
+void namemap_compact(namemap *m)
+{
+    m->names = fit_array(m->names, sizeof *m->names, &m->cap, m->n);
+    idindex_compact(&m->index, name_hash, m);
 }
 
 size_t namemap_memory(const namemap *m)

@@ -41,6 +41,10 @@ void namemap_remove(namemap *m, int idx);
 /* The name at an index, or NULL for a removed or out-of-range index. */
 const char *namemap_name(const namemap *m, int idx);
 
+/* Shrinks the name array to the indexes handed out and the index to load <= 0.75.
+ * O(names). */
+void namemap_compact(namemap *m);
+
 /* Allocated bytes (names, array, index). */
 size_t namemap_memory(const namemap *m);
 

@@ -5,6 +5,7 @@
  * bytes. Free codes form a list threaded through entry.len.
  */
 #include "strpool.h"
+#include "fit.h"
 #include "hash.h"
 #include "heapsize.h"
 #include "../base/alloc.h"
@@ -125,6 +126,23 @@ uint32_t strpool_refs(const strpool *p, uint32_t code)
 {
     if (code >= p->n_codes) return 0;
     return p->entries[code].refs;
+}
+
+void strpool_compact(strpool *p)
+{
+    uint32_t n = p->n_codes;
+    while (n && !p->entries[n - 1].bytes) n--;
+    if (n < p->n_codes) {
+        p->n_codes = n;
+        p->free_head = STRPOOL_NONE;
+        for (uint32_t c = n; c-- > 0;)
+            if (!p->entries[c].bytes) {
+                p->entries[c].len = p->free_head;
+                p->free_head = c;
+            }
+    }
+    p->entries = fit_array(p->entries, sizeof *p->entries, &p->cap, p->n_codes);
+    idindex_compact(&p->index, code_hash, p);
 }
 
 size_t strpool_memory(const strpool *p)

@@ -61,6 +61,11 @@ const char *strpool_get(const strpool *p, uint32_t code, size_t *len);
 /* References held on a code (0 for a free or unknown code). */
 uint32_t strpool_refs(const strpool *p, uint32_t code);
 
+/* Shrinks the entry array to end at the highest live code (free codes past it are
+ * forgotten; the free list is rebuilt lowest code first) and the index to load <= 0.75.
+ * Live codes and strings do not move. O(codes). */
+void strpool_compact(strpool *p);
+
 /* Allocated bytes: string copies (allocator block sizes), entries, index. */
 size_t strpool_memory(const strpool *p);
 

@@ -1,5 +1,6 @@
 /* u32map.c - open-addressing uint32 -> uint32 hash map (u32map.h). */
 #include "u32map.h"
+#include "fit.h"
 #include "hash.h"
 #include "../base/alloc.h"
 
@@ -44,6 +45,25 @@ static uint32_t find_pos(const u32map *m, uint32_t key)
     return U32MAP_NONE;
 }
 
+/* Moves every entry into a fresh array of cap slots (cap > count; 0 frees them). */
+static void rehash(u32map *m, uint32_t cap)
+{
+    u32map_entry *slots = NULL;
+    if (cap) {
+        slots = xmalloc((size_t)cap * sizeof *slots);
+        memset(slots, 0xff, (size_t)cap * sizeof *slots);
+    }
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].key == U32MAP_NONE) continue;
+        uint32_t pos = home_of(m->slots[i].key, cap);
+        while (slots[pos].key != U32MAP_NONE) pos = pos + 1 == cap ? 0 : pos + 1;
+        slots[pos] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+}
+
 static void grow(u32map *m)
 {
     uint64_t cap = m->cap < MIN_SLOTS ? MIN_SLOTS : (uint64_t)m->cap + m->cap / 2;
@@ -51,17 +71,13 @@ static void grow(u32map *m)
         fprintf(stderr, "segd: hash map over 2^32 slots\n");
         abort();
     }
-    u32map_entry *slots = xmalloc((size_t)cap * sizeof *slots);
-    memset(slots, 0xff, (size_t)cap * sizeof *slots);
-    for (uint32_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].key == U32MAP_NONE) continue;
-        uint32_t pos = home_of(m->slots[i].key, (uint32_t)cap);
-        while (slots[pos].key != U32MAP_NONE) pos = pos + 1 == cap ? 0 : pos + 1;
-        slots[pos] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = (uint32_t)cap;
+    rehash(m, (uint32_t)cap);
+}
+
+void u32map_compact(u32map *m)
+{
+    uint32_t cap = fit_slots(m->count);
+    if (cap < m->cap) rehash(m, cap);
 }
 
 uint32_t u32map_get(const u32map *m, uint32_t key)

@@ -39,6 +39,10 @@ void u32map_put(u32map *m, uint32_t key, uint32_t value);
 /* Removes key; returns 1 if it was there, else 0. */
 int u32map_remove(u32map *m, uint32_t key);
 
+/* Shrinks the entries to the fewest slots that keep the load <= 0.75 (none when
+ * empty). O(slots). */
+void u32map_compact(u32map *m);
+
 /* Allocated bytes. */
 size_t u32map_memory(const u32map *m);
 

@@ -334,6 +334,10 @@ static void handle_attribute_declare(http_server *srv, http_request *req)
     }
     segd_error err;
     segd_error_clear(&err);
+    const engine *e = read_begin(srv, req);
+    if (!e) return;
+    int existed = engine_attr_find(e, name->valuestring) >= 0;
+    ingest_read_end(srv->ing);
     if (ingest_declare_attribute(srv->ing, name->valuestring, type->valuestring, &err) != 0) {
         http_reply_error(req, &err);
         return;
@@ -341,7 +345,7 @@ static void handle_attribute_declare(http_server *srv, http_request *req)
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "name", name->valuestring);
     cJSON_AddStringToObject(x, "type", type->valuestring);
-    http_reply_json(req, 201, x);
+    http_reply_json(req, existed ? 200 : 201, x);
 }
 
 static void handle_attribute_drop(http_server *srv, http_request *req)

@@ -369,11 +369,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- start and stop ---- */
 
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len);
+
 int http_listen_is_loopback(const char *listen)
 {
-    if (strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0 ||
-        strncmp(listen, "[::1]:", 6) == 0)
-        return 1;
+    /* judge the address segd will bind, not the text: "127.example.com" is a name */
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_listen(listen, &ss, &len) != 0) return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
     return 0;
 }
 
@@ -395,7 +402,10 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         host[colon - listen] = 0;
         port = colon + 1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    /* a numeric address, or "localhost": no DNS look-up decides where segd listens */
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *res = NULL;
     if (!*port || getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0 || !res) return -1;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -409,7 +419,7 @@ http_server *http_start(const segd_config *cfg, ingest *ing, char *bound, segd_e
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (parse_listen(cfg->listen, &ss, &sslen) != 0) {
-        segd_error_set(err, 400, "bad_listen", "--listen \"%s\" is not ADDR:PORT (such as 127.0.0.1:8080 or [::1]:0)",
+        segd_error_set(err, 400, "bad_listen", "--listen \"%s\" is not ADDR:PORT with a numeric address (such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:0)",
                        cfg->listen);
         return NULL;
     }

@@ -379,8 +379,11 @@ void ingest_set_pinned(ingest *ing, person_id id, int pinned)
 static uint64_t draw_public_id(ingest *ing)
 {
     for (;;) {
-        uint64_t r;
-        randombytes_buf(&r, sizeof r);
+        if (ing->random_left == 0) {   /* one getrandom per 64 people, not one each */
+            randombytes_buf(ing->random_pool, sizeof ing->random_pool);
+            ing->random_left = sizeof ing->random_pool / sizeof ing->random_pool[0];
+        }
+        uint64_t r = ing->random_pool[--ing->random_left];
         r &= (1ULL << 63) - 1;         /* fits SQLite's signed INTEGER */
         if (r && engine_person_by_public_id(ing->eng, r) == PERSON_NONE) return r;
     }
@@ -406,7 +409,12 @@ static int merge_people(ingest *ing, person_id from, person_id into)
     int64_t from_created = INT64_MAX, from_seen = INT64_MIN;
     if (engine_attr_get(ing->eng, from, ATTR_CREATED_AT, &c)) from_created = c.time_ms;
     if (engine_attr_get(ing->eng, from, ATTR_LAST_SEEN, &c)) from_seen = c.time_ms;
-    int rc = store_events_move(ing->st, from, into);
+    int rc = 0;
+    size_t n = engine_person_events(ing->eng, from, NULL, 0);
+    engine_event_ref *refs = xmalloc((n ? n : 1) * sizeof *refs);
+    engine_person_events(ing->eng, from, refs, n);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_set_person(ing->st, refs[i].type, refs[i].row, into);
+    free(refs);
     if (rc) return rc;
     if ((rc = store_person_delete(ing->st, from))) return rc;
     if (engine_person_merge(ing->eng, from, into) != 0) return SEGD_EIO;
@@ -457,16 +465,18 @@ static int resolve_person(ingest *ing, ingest_msg *m, touched *t, person_id *out
                 return rc;
         }
         if ((rc = set_string_attr(ing, u, ATTR_USER_ID, m->user_id))) return rc;
+        touch(t, u);
         *out = u;
     } else {
         if (a == PERSON_NONE && m->anonymous_id) {
             if ((rc = list_edit(ing, u, ATTR_ANONYMOUS_IDS, anon, 1, NULL, 0))) return rc;
+            touch(t, u);
         } else if (a != PERSON_NONE && a != u && !has_user_id(ing, a)) {
             if ((rc = merge_people(ing, a, u))) return rc;
+            touch(t, u);
         }
         *out = u;
     }
-    touch(t, *out);
     return 0;
 }
 
@@ -491,6 +501,21 @@ static int apply_fields_to_person(ingest *ing, person_id id, const ingest_fields
         if ((rc = engine_attr_set(ing->eng, id, attr, &v))) return rc;
     }
     return 0;
+}
+
+/* The properties object as sent, printed into the writer's reusable buffer (valid
+ * until the next call): no allocation per event. */
+static const char *print_props(ingest *ing, cJSON *props)
+{
+    if (ing->print_cap == 0) {
+        ing->print_cap = 4096;
+        ing->print_buf = xmalloc(ing->print_cap);
+    }
+    while (!cJSON_PrintPreallocated(props, ing->print_buf, (int)ing->print_cap, 0)) {
+        ing->print_cap *= 2;                      /* cJSON says only "did not fit" */
+        ing->print_buf = xrealloc(ing->print_buf, ing->print_cap);
+    }
+    return ing->print_buf;
 }
 
 static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_json)
@@ -520,14 +545,14 @@ static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_j
         if (rc == 0 && ingest_resolve_value(f, engine_prop_type(ing->eng, type, p), &vals[i]) != 0)
             rc = SEGD_ECONFLICT;
     }
+    uint32_t row = engine_event_rows(ing->eng, type);     /* the row the engine appends next */
     if (rc == 0) {
-        char *text = props_json && props_json->child ? cJSON_PrintUnformatted(props_json) : NULL;
-        rc = store_event_insert(ing->st, id, type, m->timestamp, text, text ? strlen(text) : 0);
-        free(text);
+        const char *text = props_json && props_json->child ? print_props(ing, props_json) : NULL;
+        rc = store_event_insert(ing->st, type, row, id, m->timestamp, text, text ? strlen(text) : 0);
     }
     if (rc == 0) {
-        int64_t row = engine_event_append(ing->eng, id, type, m->timestamp, n, props, vals);
-        if (row < 0) rc = (int)row;
+        int64_t got = engine_event_append(ing->eng, id, type, m->timestamp, n, props, vals);
+        if (got != (int64_t)row) rc = SEGD_EIO;
     }
     if (props != props_small) free(props);
     if (vals != vals_small) free(vals);
@@ -573,10 +598,21 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
             op->created = t->last_created == id;
             op->public_id = engine_person_public_id(ing->eng, id);
         }
+        touch(t, id);
         if ((rc = apply_fields_to_person(ing, id, &m->traits))) return rc;
         if (m->created_at_from_trait) {
             segd_cell c;
             ingest_set_pinned(ing, id, engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c));
+        }
+        if (m->kind == INGEST_UPSERT) {
+            /* a REST edit is not the person being seen: last_seen stays; a person it
+             * creates was created now, unless the attributes say when */
+            segd_cell c;
+            if (!engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c)) {
+                segd_value v = {.type = SEGD_T_DATETIME, .time_ms = m->timestamp};
+                engine_attr_set(ing->eng, id, ATTR_CREATED_AT, &v);
+            }
+            return 0;
         }
         break;
     }
@@ -617,6 +653,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         if ((rc = ensure_attr(ing, "groups", SEGD_T_LIST, 0, &attr))) return rc;
         const char *g[1] = {m->group_id};
         if ((rc = list_edit(ing, id, attr, g, 1, NULL, 0))) return rc;
+        touch(t, id);
         break;
     }
     case INGEST_ALIAS: {
@@ -634,12 +671,20 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         touch(t, id);
         break;
     }
-    case INGEST_ERASE:
+    case INGEST_ERASE: {
         id = ingest_find_person(ing->eng, m->key_by, m->key);
+        size_t n = engine_person_events(ing->eng, id, NULL, 0);
+        engine_event_ref *refs = xmalloc((n ? n : 1) * sizeof *refs);
+        engine_person_events(ing->eng, id, refs, n);
+        rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_delete(ing->st, refs[i].type, refs[i].row);
+        free(refs);
+        if (rc) return rc;
         if ((rc = store_person_delete(ing->st, id))) return rc;
         engine_person_erase(ing->eng, id);
         ingest_set_pinned(ing, id, 0);
         return 0;
+    }
     case INGEST_DECLARE: {
         int attr;
         return ensure_attr(ing, m->attr_name, m->attr_type, 1, &attr);
@@ -694,7 +739,6 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
                 op->deduplicated++;
                 continue;
             }
-            if ((rc = store_message_put(ing->st, op->source, m->message_id, now))) break;
             dedup_add(ing->dedup, op->source, m->message_id, now);
             op->added_ids = xgrow(op->added_ids, sizeof *op->added_ids, &op->added_cap, op->n_added + 1, 16);
             op->added_ids[op->n_added++] = m->message_id;
@@ -702,6 +746,7 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
         rc = apply_message(ing, op, m, m->item, &t);
         if (rc == 0) op->applied++;
     }
+    if (rc == 0) rc = store_messages_put(ing->st, op->source, op->added_ids, op->n_added, now);
     if (rc == 0 && t.n) {
         qsort(t.v, t.n, sizeof *t.v, cmp_person);
         for (size_t i = 0; i < t.n && rc == 0; i++) {

@@ -133,6 +133,7 @@ typedef struct chunk {
     size_t input_bytes;       /* bytes of input the chunk covers */
     uint64_t bytes_end;       /* input offset after its last line */
     unsigned flags;           /* for ingest_messages */
+    ingest_batch *prepared;   /* normalised on the parsing thread (pipeline), or NULL */
 } chunk;
 
 static chunk *chunk_new(unsigned flags)
@@ -147,6 +148,7 @@ static chunk *chunk_new(unsigned flags)
 static void chunk_free(chunk *c)
 {
     if (!c) return;
+    ingest_batch_free(c->prepared);       /* points into msgs: free it first */
     cJSON_Delete(c->msgs);
     free(c->lines);
     free(c->parse_errors.v);
@@ -301,7 +303,13 @@ static void process_chunk(import_job *job, chunk *c)
         cJSON *bad = NULL;
         segd_error e;
         segd_error_clear(&e);
-        int rc = ingest_messages(job->ing, job->opt.source, c->msgs, -1, c->flags, &ok, &bad, &e);
+        int rc;
+        if (c->prepared) {                      /* the first try, normalised ahead */
+            rc = ingest_submit(job->ing, c->prepared, &ok, &bad, &e);
+            c->prepared = NULL;
+        } else {
+            rc = ingest_messages(job->ing, job->opt.source, c->msgs, -1, c->flags, &ok, &bad, &e);
+        }
         if (rc == 0) {
             applied += ok;
             duplicates += (long)c->n - ok;
@@ -405,6 +413,14 @@ static void *submitter_main(void *arg)
  * flight) or, without pipelining, processes it here. Takes ownership of c. */
 static void dispatch(import_job *job, chunk *c)
 {
+    if (job->opt.pipeline && c->n > 0) {
+        /* normalise here, while the writer still commits the chunk before: only the
+         * commit is left for the submitting thread (on an invalid message, the
+         * submitting side redoes it to learn which lines are bad) */
+        segd_error e;
+        segd_error_clear(&e);
+        c->prepared = ingest_prepare(job->ing, job->opt.source, c->msgs, -1, c->flags, NULL, &e);
+    }
     if (job->opt.pipeline) {
         pthread_mutex_lock(&job->mu);
         while (job->inflight) pthread_cond_wait(&job->cv, &job->mu);

@@ -123,6 +123,7 @@ static void load(ingest *ing)
         eng = NULL;
     }
     if (eng) {
+        engine_compact(eng);        /* the rebuild grew every array by steps: fit them */
         engine_free(ing->eng);
         ing->eng = eng;
     }
@@ -239,6 +240,7 @@ void ingest_close(ingest *ing)
     engine_free(ing->eng);
     dedup_free(ing->dedup);
     free(ing->created_pinned);
+    free(ing->print_buf);
     pthread_rwlock_destroy(&ing->lock);
     pthread_mutex_destroy(&ing->queue_lock);
     pthread_mutex_destroy(&ing->stats_lock);
@@ -332,30 +334,91 @@ static void sort_errors(cJSON *errors)
     free(v);
 }
 
-int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
-                    int *applied, cJSON **bad, segd_error *err)
+struct ingest_batch {
+    const char *source;
+    ingest_msg *msgs;
+    size_t n;
+    int is_batch;
+};
+
+void ingest_batch_free(ingest_batch *b)
+{
+    if (!b) return;
+    for (size_t k = 0; k < b->n; k++) ingest_msg_release(&b->msgs[k]);
+    free(b->msgs);
+    free(b);
+}
+
+/* Completes err and *errors for a batch with invalid messages: checks the well-formed
+ * ones against the catalog too, so every bad message is named, and makes the
+ * top-level error name the first. */
+static void explain_bad_batch(ingest *ing, const char *source, ingest_msg *m, size_t n, cJSON *errors,
+                              segd_error *err)
+{
+    ingest_msg *ok = xcalloc(n ? n : 1, sizeof *ok);
+    size_t n_ok = 0;
+    for (size_t k = 0; k < n; k++) {
+        int bad_k = 0;
+        for (cJSON *x = errors->child; x && !bad_k; x = x->next)
+            bad_k = cJSON_GetObjectItemCaseSensitive(x, "index")->valueint == (int)k;
+        if (!bad_k) ok[n_ok++] = m[k];      /* a shallow copy: m still owns and releases it */
+    }
+    if (n_ok) {
+        ingest_op op;
+        op_init(&op, source, ok, n_ok, 1);
+        op.validate_only = 1;
+        segd_error ignored;
+        segd_error_clear(&ignored);
+        submit(ing, &op, &ignored);
+        if (op.bad) {
+            cJSON *x;
+            while ((x = cJSON_DetachItemFromArray(op.bad, 0))) cJSON_AddItemToArray(errors, x);
+            cJSON_Delete(op.bad);
+            sort_errors(errors);
+        }
+    }
+    free(ok);
+    cJSON *first_bad = errors->child;
+    segd_error_clear(err);
+    err->index = cJSON_GetObjectItemCaseSensitive(first_bad, "index")->valueint;
+    snprintf(err->field, sizeof err->field, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "field")->valuestring);
+    char first[sizeof err->message];
+    snprintf(first, sizeof first, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "message")->valuestring);
+    err->status = 400;
+    snprintf(err->code, sizeof err->code, "invalid_batch");
+    snprintf(err->message, sizeof err->message,
+             "%d message(s) of the batch are invalid (see \"errors\"; the first: %.300s); fix them and send the batch again: nothing of it was applied",
+             cJSON_GetArraySize(errors), first);
+}
+
+ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
+                             cJSON **bad, segd_error *err)
 {
     int is_batch = kind_hint < 0;
-    size_t n = is_batch ? (size_t)cJSON_GetArraySize(msgs) : 1;
-    if (applied) *applied = 0;
     if (bad) *bad = NULL;
-    if (is_batch && !cJSON_IsArray(msgs))
-        return segd_error_set(err, 400, "invalid_batch", "batch must be an array of messages");
-    ingest_msg *m = xcalloc(n ? n : 1, sizeof *m);
+    if (is_batch && !cJSON_IsArray(msgs)) {
+        segd_error_set(err, 400, "invalid_batch", "batch must be an array of messages");
+        return NULL;
+    }
+    size_t n = is_batch ? (size_t)cJSON_GetArraySize(msgs) : 1;
+    ingest_batch *b = xcalloc(1, sizeof *b);
+    b->source = source ? source : "default";
+    b->msgs = xcalloc(n ? n : 1, sizeof *b->msgs);
+    b->n = n;
+    b->is_batch = is_batch;
     cJSON *errors = NULL;
-    int rc = 0;
     size_t i = 0;
     for (cJSON *item = is_batch ? msgs->child : msgs; i < n; item = item->next, i++) {
         segd_error e;
         segd_error_clear(&e);
-        if (ingest_normalize_message(item, kind_hint, (int)i, ing->cfg.max_message_bytes, flags, &m[i], &e) == 0) {
-            m[i].item = item;
+        if (ingest_normalize_message(item, kind_hint, (int)i, ing->cfg.max_message_bytes, flags, &b->msgs[i], &e) == 0) {
+            b->msgs[i].item = item;
             continue;
         }
         if (!is_batch) {
             *err = e;
-            rc = SEGD_EINVAL;
-            break;
+            ingest_batch_free(b);
+            return NULL;
         }
         if (!errors) errors = cJSON_CreateArray();
         cJSON *x = cJSON_CreateObject();
@@ -364,61 +427,44 @@ int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint,
         cJSON_AddStringToObject(x, "code", e.code);
         cJSON_AddStringToObject(x, "message", e.message);
         cJSON_AddItemToArray(errors, x);
-        if (rc == 0) {
-            *err = e;
-            err->index = (int)i;
-        }
-        rc = SEGD_EINVAL;
     }
-    if (rc == 0 && n > 0) {
+    if (errors) {
+        if (bad) explain_bad_batch(ing, b->source, b->msgs, n, errors, err);
+        else segd_error_set(err, 400, "invalid_batch", "%d message(s) of the batch are invalid",
+                            cJSON_GetArraySize(errors));
+        ingest_batch_free(b);
+        if (bad) *bad = errors;
+        else cJSON_Delete(errors);
+        return NULL;
+    }
+    return b;
+}
+
+int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err)
+{
+    if (applied) *applied = 0;
+    if (bad) *bad = NULL;
+    int rc = 0;
+    if (b->n > 0) {
         ingest_op op;
-        op_init(&op, source, m, n, is_batch);
+        op_init(&op, b->source, b->msgs, b->n, b->is_batch);
         rc = submit(ing, &op, err);
-        errors = op.bad;
         if (applied) *applied = op.applied;
+        if (bad) *bad = op.bad;
+        else cJSON_Delete(op.bad);
         free(op.added_ids);
-    } else if (rc != 0 && is_batch) {
-        /* name every bad message: check the well-formed ones against the catalog too */
-        ingest_msg *ok = xcalloc(n, sizeof *ok);
-        size_t n_ok = 0;
-        for (size_t k = 0; k < n; k++) {
-            int bad_k = 0;
-            for (cJSON *x = errors->child; x && !bad_k; x = x->next)
-                bad_k = cJSON_GetObjectItemCaseSensitive(x, "index")->valueint == (int)k;
-            if (!bad_k) ok[n_ok++] = m[k];      /* a shallow copy: m still owns and releases it */
-        }
-        if (n_ok) {
-            ingest_op op;
-            op_init(&op, source, ok, n_ok, 1);
-            op.validate_only = 1;
-            segd_error ignored;
-            segd_error_clear(&ignored);
-            submit(ing, &op, &ignored);
-            if (op.bad) {
-                cJSON *x;
-                while ((x = cJSON_DetachItemFromArray(op.bad, 0))) cJSON_AddItemToArray(errors, x);
-                cJSON_Delete(op.bad);
-                sort_errors(errors);
-            }
-        }
-        free(ok);
-        /* the top-level error names the first bad message */
-        cJSON *first_bad = errors->child;
-        err->index = cJSON_GetObjectItemCaseSensitive(first_bad, "index")->valueint;
-        snprintf(err->field, sizeof err->field, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "field")->valuestring);
-        char first[sizeof err->message];
-        snprintf(first, sizeof first, "%s", cJSON_GetObjectItemCaseSensitive(first_bad, "message")->valuestring);
-        err->status = 400;
-        snprintf(err->code, sizeof err->code, "invalid_batch");
-        snprintf(err->message, sizeof err->message,
-                 "%d message(s) of the batch are invalid (see \"errors\"; the first: %.300s); fix them and send the batch again: nothing of it was applied",
-                 cJSON_GetArraySize(errors), first);
     }
-    for (size_t k = 0; k < n; k++) ingest_msg_release(&m[k]);
-    free(m);
-    if (bad) *bad = errors;
-    else cJSON_Delete(errors);
+    ingest_batch_free(b);
     return rc;
+}
+
+int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
+                    int *applied, cJSON **bad, segd_error *err)
+{
+    if (applied) *applied = 0;
+    ingest_batch *b = ingest_prepare(ing, source, msgs, kind_hint, flags, bad, err);
+    if (!b) return segd_status_rc(err->status);
+    return ingest_submit(ing, b, applied, bad, err);
 }
 
 int ingest_key_kind_parse(const char *s)
@@ -483,6 +529,7 @@ int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, s
     m.kind = INGEST_UPSERT;
     m.timestamp = timefmt_now_ms();
     int rc = 0;
+    cJSON *wrap = NULL;
     if (!cJSON_IsObject(body)) {
         rc = segd_error_set(err, 400, "invalid_body", "send a JSON object with user_id (or anonymous_id) and attributes");
         goto done;
@@ -505,17 +552,15 @@ int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, s
                                 "unknown field \"%.100s\"; a person takes user_id, anonymous_id, attributes and tags", c->string);
             goto done;
         }
-    cJSON tags_holder;
     cJSON *tags = cJSON_GetObjectItemCaseSensitive(body, "tags");
     cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attributes");
     if ((rc = ingest_normalize_fields(attrs, "attributes", 1, 0, &m.traits, err))) goto done;
     if (tags) {
-        memset(&tags_holder, 0, sizeof tags_holder);
-        cJSON *wrap = cJSON_CreateObject();
+        /* normalised as a "tags" trait; the fields borrow the wrapper's key, so it
+         * lives until the message is released */
+        wrap = cJSON_CreateObject();
         cJSON_AddItemReferenceToObject(wrap, "tags", tags);
-        rc = ingest_normalize_fields(wrap, "tags", 1, 0, &m.traits, err);
-        cJSON_Delete(wrap);
-        if (rc) goto done;
+        if ((rc = ingest_normalize_fields(wrap, "tags", 1, 0, &m.traits, err))) goto done;
     }
     for (size_t i = 0; i < m.traits.n; i++) {
         if (strcmp(m.traits.v[i].name, "created_at") == 0) m.created_at_from_trait = 1;
@@ -534,6 +579,7 @@ int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, s
     }
 done:
     ingest_msg_release(&m);
+    cJSON_Delete(wrap);
     return rc;
 }
 

@@ -88,6 +88,23 @@ typedef enum ingest_kind {
 int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
                     int *applied, cJSON **bad, segd_error *err);
 
+/* ingest_messages in two halves, so that a bulk importer can normalise the next
+ * batch on its own thread while the writer commits this one. A prepared batch keeps
+ * pointers into `msgs`, which must outlive it. */
+typedef struct ingest_batch ingest_batch;
+
+/* Normalises messages as ingest_messages does. Returns the batch, or NULL with *err
+ * (and *bad for a batch, as ingest_messages fills them) when a message is invalid. */
+ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
+                             cJSON **bad, segd_error *err);
+
+/* Submits a prepared batch, waits for its commit and frees it. Results as for
+ * ingest_messages (a batch can still fail against the catalog: type conflicts). */
+int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err);
+
+/* Frees a prepared batch that will not be submitted. NULL is a no-op. */
+void ingest_batch_free(ingest_batch *b);
+
 /* Flags of ingest_messages. */
 #define INGEST_F_TEXT_VALUES 1u   /* string values came from text (CSV): "42" may fill a
                                      number attribute, true/false a boolean, and any value a

@@ -13,7 +13,8 @@
  * DATETIME). `text` keeps the string form so a declared string attribute can take a
  * date-time-looking value unchanged. */
 typedef struct ingest_field {
-    char *name;               /* owned; nested objects flattened with '.' */
+    char *name;               /* nested objects flattened with '.' */
+    int name_owned;           /* name was allocated (flattened), else it is a key of the tree */
     segd_type natural;        /* SEGD_T_NONE for JSON null (clears an attribute) */
     segd_value value;         /* typed by `natural`; strings point into the cJSON tree or `owned` */
     const char *text;         /* the string as sent (STRING / DATETIME), else NULL */
@@ -101,6 +102,10 @@ struct ingest {
     uint8_t *created_pinned;      /* bit per person: created_at came from a trait */
     size_t created_pinned_cap;
     int fail_nth_write;           /* test hook, read by the writer */
+    uint64_t random_pool[64];     /* random public ids drawn ahead (writer thread) */
+    size_t random_left;
+    char *print_buf;              /* the writer's buffer for printing event properties */
+    size_t print_cap;
     ingest_stats stats;
     pthread_mutex_t stats_lock;
 };

@@ -143,8 +143,10 @@ static int is_json_number(const char *s, size_t len)
     return i == len;
 }
 
-/* Adds one value under `name` (owned by the callee from here on). */
-static int add_field(ingest_fields *out, char *name, cJSON *v, const char *what, int allow_null,
+/* Adds one value under `name`; when `owned`, the callee takes the allocation (else the
+ * name is a key of the cJSON tree, which outlives the fields: top-level keys are not
+ * copied, the common case). */
+static int add_field(ingest_fields *out, char *name, int owned, cJSON *v, const char *what, int allow_null,
                      unsigned flags, int depth, segd_error *err);
 
 static int add_object(ingest_fields *out, const char *prefix, cJSON *obj, const char *what,
@@ -158,42 +160,41 @@ static int add_object(ingest_fields *out, const char *prefix, cJSON *obj, const 
                                   "name \"%.64s\" in %s is empty, longer than %d bytes, starts with '$' or has control characters; rename it",
                                   c->string, what, MAX_NAME_BYTES);
         }
-        char *name;
+        char *name = c->string;
         if (prefix) {
             size_t plen = strlen(prefix);
             name = xmalloc(plen + 1 + klen + 1);
             memcpy(name, prefix, plen);
             name[plen] = '.';
             memcpy(name + plen + 1, c->string, klen + 1);
-        } else {
-            name = xstrdup(c->string);
         }
-        int rc = add_field(out, name, c, what, allow_null, flags, depth, err);
+        int rc = add_field(out, name, prefix != NULL, c, what, allow_null, flags, depth, err);
         if (rc) return rc;
     }
     return 0;
 }
 
-static int add_field(ingest_fields *out, char *name, cJSON *v, const char *what, int allow_null,
+static int add_field(ingest_fields *out, char *name, int owned, cJSON *v, const char *what, int allow_null,
                      unsigned flags, int depth, segd_error *err)
 {
     if (strlen(name) > MAX_NAME_BYTES) {
         snprintf(err->field, sizeof err->field, "%.100s", name);
-        free(name);
+        if (owned) free(name);
         return segd_error_set(err, 400, "invalid_name", "a name in %s is longer than %d bytes once nested keys are joined with '.'; shorten it",
                               what, MAX_NAME_BYTES);
     }
     if (cJSON_IsObject(v) && depth < MAX_FLATTEN_DEPTH && v->child) {
         int rc = add_object(out, name, v, what, allow_null, flags, depth + 1, err);
-        free(name);
+        if (owned) free(name);
         return rc;
     }
     if (cJSON_IsNull(v) && !allow_null) {
-        free(name);
+        if (owned) free(name);
         return 0;            /* a null property is the same as an absent one */
     }
     ingest_field *f = fields_push(out);
     f->name = name;
+    f->name_owned = owned;
     if (cJSON_IsNull(v)) {
         f->natural = SEGD_T_NONE;
     } else if (cJSON_IsString(v)) {
@@ -257,7 +258,7 @@ int ingest_normalize_fields(cJSON *obj, const char *what, int allow_null, unsign
 void ingest_fields_release(ingest_fields *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].name);
+        if (f->v[i].name_owned) free(f->v[i].name);
         free(f->v[i].owned);
         free(f->v[i].items);
     }
@@ -321,8 +322,9 @@ static void map_standard_traits(ingest_msg *m)
         else if (strcmp(f->name, "address.city") == 0) to = "city";
         else if (strcmp(f->name, "address.country") == 0) to = "country";
         if (to) {
-            free(f->name);
-            f->name = xstrdup(to);
+            if (f->name_owned) free(f->name);
+            f->name = (char *)to;          /* a literal: not owned */
+            f->name_owned = 0;
         }
         if (strcmp(f->name, "created_at") == 0) m->created_at_from_trait = 1;
         if (strcmp(f->name, "tags") == 0) m->replace_tags = 1;
@@ -407,7 +409,7 @@ int ingest_normalize_message(cJSON *obj, int kind, int index, size_t max_bytes, 
             if (!has) {
                 cJSON named = *name;          /* reuse add_field's typing for one value */
                 named.next = named.prev = NULL;
-                rc = add_field(&m->props, xstrdup("name"), &named, "name", 0, 0, 0, err);
+                rc = add_field(&m->props, "name", 0, &named, "name", 0, 0, 0, err);
                 if (rc) return rc;
             }
         }

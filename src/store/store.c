@@ -51,6 +51,25 @@ static const char *const migrations[] = {
     "CREATE TABLE message_ids(source TEXT NOT NULL, message_id TEXT NOT NULL, at INTEGER NOT NULL);"
     "CREATE INDEX message_ids_at ON message_ids(at);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+
+    /* 2: events keyed by (type, row in the engine's log), rowid = type << 32 | row, with
+     * no index on person: appends stay at the end of each type's key range, and merges
+     * and erasures update the person's own rows by key. Version 1's ids were arrival
+     * order; its rebuild appended each type's events in that order, so row numbers are
+     * the rank within the type. Message ids are kept a batch per request (one row, ids
+     * NUL-separated) instead of a row each. */
+    "CREATE TABLE events_v2(id INTEGER PRIMARY KEY, person INTEGER NOT NULL, ts INTEGER NOT NULL, props TEXT);"
+    "INSERT INTO events_v2(id, person, ts, props)"
+    " SELECT (type << 32) | (ROW_NUMBER() OVER (PARTITION BY type ORDER BY id) - 1), person, ts, props"
+    " FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v2 RENAME TO events;"
+    "CREATE TABLE message_batches(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, source TEXT NOT NULL,"
+    " ids BLOB NOT NULL);"
+    "INSERT INTO message_batches(at, source, ids)"
+    " SELECT at, source, CAST(message_id AS BLOB) FROM message_ids ORDER BY rowid;"
+    "DROP TABLE message_ids;"
+    "CREATE INDEX message_batches_at ON message_batches(at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -64,13 +83,10 @@ enum stmt_id {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
-    ST_ERASE_SAVEPOINT,
-    ST_ERASE_RELEASE,
-    ST_ERASE_ROLLBACK_TO,
     ST_PERSON_PUT,
-    ST_PERSON_DELETE_EVENTS,
     ST_PERSON_DELETE,
-    ST_EVENTS_MOVE,
+    ST_EVENT_SET_PERSON,
+    ST_EVENT_DELETE,
     ST_EVENT_INSERT,
     ST_ATTRIBUTE_PUT,
     ST_ATTRIBUTE_DELETE,
@@ -98,16 +114,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT req",
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
-    [ST_ERASE_SAVEPOINT] = "SAVEPOINT store_erase",
-    [ST_ERASE_RELEASE] = "RELEASE store_erase",
-    [ST_ERASE_ROLLBACK_TO] = "ROLLBACK TO store_erase",
     [ST_PERSON_PUT] = "INSERT INTO people(id, public_id, attrs) VALUES(?1, ?2, ?3)"
                       " ON CONFLICT(id) DO UPDATE SET public_id = excluded.public_id,"
                       " attrs = excluded.attrs",
-    [ST_PERSON_DELETE_EVENTS] = "DELETE FROM events WHERE person = ?1",
     [ST_PERSON_DELETE] = "DELETE FROM people WHERE id = ?1",
-    [ST_EVENTS_MOVE] = "UPDATE events SET person = ?2 WHERE person = ?1",
-    [ST_EVENT_INSERT] = "INSERT INTO events(person, type, ts, props) VALUES(?1, ?2, ?3, ?4)",
+    [ST_EVENT_SET_PERSON] = "UPDATE events SET person = ?2 WHERE id = ?1",
+    [ST_EVENT_DELETE] = "DELETE FROM events WHERE id = ?1",
+    [ST_EVENT_INSERT] = "INSERT INTO events(id, person, ts, props) VALUES(?1, ?2, ?3, ?4)",
     [ST_ATTRIBUTE_PUT] = "INSERT INTO attributes(name, type, declared) VALUES(?1, ?2, ?3)"
                          " ON CONFLICT(name) DO UPDATE SET type = excluded.type,"
                          " declared = excluded.declared",
@@ -116,14 +129,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " ON CONFLICT(id) DO UPDATE SET name = excluded.name",
     [ST_PROPERTY_PUT] = "INSERT INTO properties(type, name, ptype) VALUES(?1, ?2, ?3)"
                         " ON CONFLICT(type, name) DO UPDATE SET ptype = excluded.ptype",
-    [ST_MESSAGE_PUT] = "INSERT INTO message_ids(source, message_id, at) VALUES(?1, ?2, ?3)",
-    [ST_MESSAGES_PRUNE] = "DELETE FROM message_ids WHERE at < ?1",
+    [ST_MESSAGE_PUT] = "INSERT INTO message_batches(at, source, ids) VALUES(?1, ?2, ?3)",
+    [ST_MESSAGES_PRUNE] = "DELETE FROM message_batches WHERE at < ?1",
     [ST_LOAD_ATTRIBUTES] = "SELECT name, type, declared FROM attributes ORDER BY rowid",
     [ST_LOAD_EVENT_TYPES] = "SELECT id, name FROM event_types ORDER BY id",
     [ST_LOAD_PROPERTIES] = "SELECT type, name, ptype FROM properties ORDER BY rowid",
     [ST_LOAD_PEOPLE] = "SELECT id, public_id, attrs FROM people ORDER BY id",
-    [ST_LOAD_EVENTS] = "SELECT person, type, ts, props FROM events ORDER BY id",
-    [ST_LOAD_MESSAGES] = "SELECT source, message_id, at FROM message_ids WHERE at >= ?1"
+    [ST_LOAD_EVENTS] = "SELECT id, person, ts, props FROM events ORDER BY id",
+    [ST_LOAD_MESSAGES] = "SELECT source, ids, at FROM message_batches WHERE at >= ?1"
                          " ORDER BY rowid",
     [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
     [ST_INTEGRITY_CHECK] = "PRAGMA integrity_check",
@@ -134,6 +147,8 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT];
     int lock_fd;          /* flock(LOCK_EX) on DIR/segd.lock, held until close */
     int fail_countdown;   /* store_fail_nth_write: fail when it reaches 0; 0 = off */
+    char *scratch;        /* store_messages_put's blob, reused */
+    size_t scratch_cap;
 };
 
 /* ---- errors ---- */
@@ -301,7 +316,7 @@ static int configure(store *s, const char *db_path, segd_error *err)
         "PRAGMA cache_size = -262144;"       /* KiB: 256 MiB, the engine rebuild reads everything */
         "PRAGMA temp_store = MEMORY;"
         /* Checkpoint every 64 MiB of WAL, not every 4 MiB: an import commits every few
-         * thousand events, and random inserts into events_person dirty most of that
+         * thousand events, and random inserts into the people table dirty much of that
          * index each time; checkpointing less often copies each page once instead of
          * once per commit (measured: 1M events in 10k-event transactions went from
          * 160k to 240k events/s). */
@@ -450,6 +465,7 @@ void store_close(store *s)
     /* Only after the database is closed may another segd take the directory. */
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    free(s->scratch);
     free(s);
 }
 
@@ -518,42 +534,43 @@ int store_person_put(store *s, uint32_t id, uint64_t public_id, const char *attr
 
 int store_person_delete(store *s, uint32_t id)
 {
-    int rc;
-
     if (injected_fault(s, "delete person"))
         return SEGD_EIO;
-    /* A savepoint of its own: the person and their events go together, even in
-     * autocommit mode. */
-    rc = stmt_run(s, ST_ERASE_SAVEPOINT, SQLITE_OK, "delete person");
-    if (rc != 0)
-        return rc;
-    rc = stmt_run(s, ST_PERSON_DELETE_EVENTS,
-                  sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE_EVENTS], 1, id), "delete person's events");
-    if (rc == 0)
-        rc = stmt_run(s, ST_PERSON_DELETE,
-                      sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE], 1, id), "delete person");
-    if (rc != 0) {
-        if (stmt_run(s, ST_ERASE_ROLLBACK_TO, SQLITE_OK, "delete person: roll back") == 0)
-            stmt_run(s, ST_ERASE_RELEASE, SQLITE_OK, "delete person: release");
-        return rc;
-    }
-    return stmt_run(s, ST_ERASE_RELEASE, SQLITE_OK, "delete person: release");
+    return stmt_run(s, ST_PERSON_DELETE, sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE], 1, id), "delete person");
 }
 
-int store_events_move(store *s, uint32_t from, uint32_t into)
+/* An event's rowid: its type in the high 32 bits, its row in that type's log below. */
+static sqlite3_int64 event_key(int type, uint32_t row)
 {
-    sqlite3_stmt *st = s->stmt[ST_EVENTS_MOVE];
+    return (sqlite3_int64)type << 32 | row;
+}
+
+int store_event_set_person(store *s, int type, uint32_t row, uint32_t person)
+{
+    sqlite3_stmt *st = s->stmt[ST_EVENT_SET_PERSON];
     int rc;
 
-    if (injected_fault(s, "move events"))
+    if (injected_fault(s, "move event"))
         return SEGD_EIO;
-    rc = sqlite3_bind_int64(st, 1, from);
+    if (type < 0)
+        return SEGD_EINVAL;
+    rc = sqlite3_bind_int64(st, 1, event_key(type, row));
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, into);
-    return stmt_run(s, ST_EVENTS_MOVE, rc, "move events");
+        rc = sqlite3_bind_int64(st, 2, person);
+    return stmt_run(s, ST_EVENT_SET_PERSON, rc, "move event");
 }
 
-int store_event_insert(store *s, uint32_t person, int type, int64_t time_ms,
+int store_event_delete(store *s, int type, uint32_t row)
+{
+    if (injected_fault(s, "delete event"))
+        return SEGD_EIO;
+    if (type < 0)
+        return SEGD_EINVAL;
+    return stmt_run(s, ST_EVENT_DELETE, sqlite3_bind_int64(s->stmt[ST_EVENT_DELETE], 1, event_key(type, row)),
+                    "delete event");
+}
+
+int store_event_insert(store *s, int type, uint32_t row, uint32_t person, int64_t time_ms,
                        const char *props_json, size_t len)
 {
     sqlite3_stmt *st = s->stmt[ST_EVENT_INSERT];
@@ -561,9 +578,11 @@ int store_event_insert(store *s, uint32_t person, int type, int64_t time_ms,
 
     if (injected_fault(s, "insert event"))
         return SEGD_EIO;
-    rc = sqlite3_bind_int64(st, 1, person);
+    if (type < 0)
+        return SEGD_EINVAL;
+    rc = sqlite3_bind_int64(st, 1, event_key(type, row));
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 2, type);
+        rc = sqlite3_bind_int64(st, 2, person);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 3, time_ms);
     if (rc == SQLITE_OK)
@@ -622,19 +641,31 @@ int store_property_put(store *s, int type, const char *name, const char *type_na
     return stmt_run(s, ST_PROPERTY_PUT, rc, "put property");
 }
 
-int store_message_put(store *s, const char *source, const char *message_id, int64_t at_ms)
+int store_messages_put(store *s, const char *source, const char *const *ids, size_t n, int64_t at_ms)
 {
     sqlite3_stmt *st = s->stmt[ST_MESSAGE_PUT];
     int rc;
 
-    if (injected_fault(s, "put message id"))
+    if (n == 0)
+        return 0;
+    if (injected_fault(s, "put message ids"))
         return SEGD_EIO;
-    rc = bind_str(st, 1, source);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += strlen(ids[i]) + 1;
+    s->scratch = xgrow(s->scratch, 1, &s->scratch_cap, len, 4096);
+    char *p = s->scratch;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(ids[i]);
+        memcpy(p, ids[i], l);
+        p[l] = 0;
+        p += l + 1;
+    }
+    rc = sqlite3_bind_int64(st, 1, at_ms);
     if (rc == SQLITE_OK)
-        rc = bind_str(st, 2, message_id);
+        rc = bind_str(st, 2, source);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, at_ms);
-    return stmt_run(s, ST_MESSAGE_PUT, rc, "put message id");
+        rc = sqlite3_bind_blob64(st, 3, s->scratch, len - 1, SQLITE_STATIC);  /* no NUL after the last */
+    return stmt_run(s, ST_MESSAGE_PUT, rc, "put message ids");
 }
 
 int store_prune_messages(store *s, int64_t before_ms)
@@ -698,8 +729,9 @@ int store_load_events(store *s, store_event_cb cb, void *ctx)
 
     while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         size_t len;
+        sqlite3_int64 key = sqlite3_column_int64(st, 0);
         const char *props = column_text(st, 3, &len);
-        cb_rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+        cb_rc = cb(ctx, (int)(key >> 32), (uint32_t)key, (uint32_t)sqlite3_column_int64(st, 1),
                    sqlite3_column_int64(st, 2), props, len);
     }
     return load_finish(s, ST_LOAD_EVENTS, rc, cb_rc, "load events");
@@ -709,12 +741,28 @@ int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *c
 {
     sqlite3_stmt *st = s->stmt[ST_LOAD_MESSAGES];
     int rc = sqlite3_bind_int64(st, 1, since_ms), cb_rc = 0;
+    char *id = NULL;
+    size_t id_cap = 0;
 
     if (rc == SQLITE_OK) {
-        while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-            cb_rc = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                       (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+        while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *source = (const char *)sqlite3_column_text(st, 0);
+            const char *ids = sqlite3_column_blob(st, 1);
+            size_t len = (size_t)sqlite3_column_bytes(st, 1);
+            if (!ids) ids = "";          /* SQLite gives NULL for a zero-length blob: one empty id */
+            int64_t at = sqlite3_column_int64(st, 2);
+            for (size_t i = 0; cb_rc == 0 && ids && i <= len;) {        /* ids NUL-separated */
+                const char *end = memchr(ids + i, 0, len - i);
+                size_t l = end ? (size_t)(end - (ids + i)) : len - i;
+                id = xgrow(id, 1, &id_cap, l + 1, 64);
+                memcpy(id, ids + i, l);
+                id[l] = 0;
+                cb_rc = cb(ctx, source, id, at);
+                i += l + 1;
+            }
+        }
     }
+    free(id);
     return load_finish(s, ST_LOAD_MESSAGES, rc, cb_rc, "load message ids");
 }
 

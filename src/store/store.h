@@ -26,7 +26,7 @@
 typedef struct store store;
 
 /* The schema version this build writes; migrations run up to it on open. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the data directory `dir` and DIR/segd.db, takes an
  * exclusive lock on DIR/segd.lock (a second process gets 503-style error with code
@@ -72,16 +72,26 @@ int store_rollback_to(store *s);
  * one JSON object (the engine's current state for that person). */
 int store_person_put(store *s, uint32_t id, uint64_t public_id, const char *attrs_json, size_t len);
 
-/* Deletes a person's row and all their events (erasure). Missing is not an error. */
+/* Deletes a person's row (erasure deletes their events one by one with
+ * store_event_delete first). Missing is not an error. */
 int store_person_delete(store *s, uint32_t id);
 
-/* Reassigns every event of person `from` to person `into` (merge, alias). */
-int store_events_move(store *s, uint32_t from, uint32_t into);
+/* Events are keyed by their event type and their row in that type's log in the engine
+ * (rowid = type << 32 | row). The engine never reuses a row, also after erasure (it
+ * leaves a hole), so the key is stable across restarts; appends go to the end of each
+ * type's key range and need no secondary index, and a merge or an erasure touches only
+ * the person's own rows, which the engine lists. */
 
-/* Appends an event: person, event-type index, time, properties as a JSON object
+/* Appends an event: its type and row, person, time, and properties as a JSON object
  * (props_json may be NULL for none). */
-int store_event_insert(store *s, uint32_t person, int type, int64_t time_ms,
+int store_event_insert(store *s, int type, uint32_t row, uint32_t person, int64_t time_ms,
                        const char *props_json, size_t len);
+
+/* Gives one event to another person (a merge). Missing is not an error. */
+int store_event_set_person(store *s, int type, uint32_t row, uint32_t person);
+
+/* Deletes one event (erasure). Missing is not an error. */
+int store_event_delete(store *s, int type, uint32_t row);
 
 /* Catalog rows. type_name is segd_type_name()'s form. declared is 1 when the type came
  * from POST /api/attributes, 0 when it was inferred on first sight. */
@@ -90,8 +100,9 @@ int store_attribute_delete(store *s, const char *name);
 int store_event_type_put(store *s, int type, const char *name);
 int store_property_put(store *s, int type, const char *name, const char *type_name);
 
-/* Records a processed message id (for dedup across restarts). */
-int store_message_put(store *s, const char *source, const char *message_id, int64_t at_ms);
+/* Records the message ids one request applied (for dedup across restarts), as one
+ * row: a row per id would double the rows a bulk import writes. n == 0 writes nothing. */
+int store_messages_put(store *s, const char *source, const char *const *ids, size_t n, int64_t at_ms);
 
 /* Deletes message ids recorded before before_ms (older than the dedup window). */
 int store_prune_messages(store *s, int64_t before_ms);
@@ -104,7 +115,7 @@ typedef int (*store_attribute_cb)(void *ctx, const char *name, const char *type_
 typedef int (*store_event_type_cb)(void *ctx, int type, const char *name);
 typedef int (*store_property_cb)(void *ctx, int type, const char *name, const char *type_name);
 typedef int (*store_person_cb)(void *ctx, uint32_t id, uint64_t public_id, const char *attrs_json, size_t len);
-typedef int (*store_event_cb)(void *ctx, uint32_t person, int type, int64_t time_ms,
+typedef int (*store_event_cb)(void *ctx, int type, uint32_t row, uint32_t person, int64_t time_ms,
                               const char *props_json, size_t len);
 typedef int (*store_message_cb)(void *ctx, const char *source, const char *message_id, int64_t at_ms);
 
@@ -112,7 +123,7 @@ int store_load_attributes(store *s, store_attribute_cb cb, void *ctx);     /* by
 int store_load_event_types(store *s, store_event_type_cb cb, void *ctx);   /* by type */
 int store_load_properties(store *s, store_property_cb cb, void *ctx);      /* by rowid */
 int store_load_people(store *s, store_person_cb cb, void *ctx);            /* by id */
-int store_load_events(store *s, store_event_cb cb, void *ctx);             /* by rowid (arrival) */
+int store_load_events(store *s, store_event_cb cb, void *ctx);             /* by type, then row */
 int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *ctx);
 
 /* Reads one person's row: 1 and the JSON (caller frees *attrs_json) if present,
@@ -124,8 +135,8 @@ int store_integrity_check(store *s);
 
 /* Test hook: the next `n`th write call (1 = the next one) fails with SEGD_EIO, as a
  * full disk would; 0 disarms. Lets tests prove that a failing write loses nothing
- * else. Counted: person_put/delete, events_move, event_insert, attribute_put/delete,
- * event_type_put, property_put, message_put and commit; not begin, savepoints,
+ * else. Counted: person_put/delete, event_insert/set_person/delete, attribute_put/delete,
+ * event_type_put, property_put, messages_put and commit; not begin, savepoints,
  * rollbacks, prune_messages or reads. The fault fires once and touches nothing. */
 void store_fail_nth_write(store *s, int n);
 

@@ -3,7 +3,7 @@
 // erasure, messageId dedup and the schema survive restarts.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSegd, startSegdExpectFailure, parallel } from './lib/segd.mjs';
+import { startSegd, startSegdExpectFailure } from './lib/segd.mjs';
 
 const CLIENTS = 20;
 const PER_CLIENT = 25;

@@ -1,7 +1,7 @@
 // t0700 - GET /api/schema, POST / DELETE /api/attributes, /livez, /readyz, /metrics.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSegd, errorOf, metricValue } from './lib/segd.mjs';
+import { startSegd, errorOf, metricValue, parallel } from './lib/segd.mjs';
 
 const STANDARD = [
     ['user_id', 'string'], ['anonymous_ids', 'list'], ['email', 'string'], ['name', 'string'], ['phone', 'string'],
@@ -215,6 +215,71 @@ describe('schema, attributes, operations', () => {
         const total = sc.event_types.reduce((n, t) => n + t.events, 0);
         assert.equal(metricValue(m1, 'segd_events'), total);
         assert.equal(metricValue(m1, 'segd_people'), attr(sc, 'user_id').people + 0 /* all have user ids here */);
+    });
+
+    it('exits 0 on SIGTERM with no sanitizer report', async () => {
+        const r = await s.stop('SIGTERM');
+        assert.deepEqual(r, { code: 0, signal: null });
+    });
+});
+
+describe('while the store loads', () => {
+    let s;
+    before(async () => { s = await startSegd(null); });
+    after(async () => { if (s) await s.close(); });
+
+    it('while loading: /livez 200, /readyz and reads 503 not_ready at once (not held until the load ends); then 200', async (t) => {
+        // enough events that the rebuild takes a while (half a second under the sanitizers)
+        const N = 60, PER = 500;
+        await parallel(Array.from({ length: N }, (_, b) => b), 4, async (b) => {
+            const batch = [];
+            for (let i = 0; i < PER; i++) batch.push({ type: 'track', userId: `ld-${i % 50}`, event: `ld_${i % 4}`, properties: { b, i }, timestamp: '2024-01-01T00:00:00Z' });
+            assert.equal((await s.post('/v1/batch', { batch })).status, 200);
+        });
+        await s.stop();
+        await s.restart({ ready: false });
+        const tSent = Date.now();
+        let tListening = null;
+        s.listening().then(() => { tListening = Date.now(); });
+        const answered = {};
+        const timed = (name, p) => p.then((r) => { answered[name] = Date.now() - tSent; return r; });
+        const [rz, lz, read, events, schema, metrics] = await Promise.all([
+            timed('readyz', s.get('/readyz')), timed('livez', s.get('/livez')), timed('person', s.get('/api/people/ld-1')),
+            timed('events', s.get('/api/events?user_id=ld-1')), timed('schema', s.get('/api/schema')), timed('metrics', s.get('/metrics')),
+        ]);
+        if (rz.status === 200) return t.skip('the store loaded before the first request');
+        await s.listening();
+        const load = tListening - tSent;
+        if (load < 200) return t.skip(`the store loaded in ${load} ms, too fast to tell`);
+        assert.equal(rz.status, 503);
+        assert.equal(errorOf(rz).code, 'not_ready');
+        assert.equal(lz.status, 200);
+        assert.equal(metrics.status, 200, 'monitoring works while loading');
+        for (const [name, r] of [['person', read], ['events', events], ['schema', schema], ['livez', lz], ['readyz', rz], ['metrics', metrics]]) {
+            if (name !== 'livez' && name !== 'metrics') {
+                assert.equal(r.status, 503, `${name}: ${r.text}`);
+                assert.equal(errorOf(r).code, 'not_ready');
+            }
+            assert.ok(answered[name] < load / 2, `${name} was answered after ${answered[name]} ms of a ${load} ms load: held until the load ended`);
+        }
+        assert.equal((await s.get('/readyz')).status, 200);
+        assert.deepEqual((await s.person('ld-1', { eventsLimit: 0 })).event_counts, { ld_1: N * PER / 100, ld_3: N * PER / 100 });
+    });
+
+    it('a write sent while loading waits in the queue and is applied once loaded', async (t) => {
+        await s.stop();
+        await s.restart({ ready: false });
+        const w = s.post('/v1/track', { userId: 'ld-w', event: 'queued' });
+        const r = await w;
+        if (r.status === 503) {
+            assert.equal(errorOf(r).code, 'not_ready');
+            await s.listening();
+            assert.equal((await s.get('/api/people/ld-w')).status, 404, 'a refused write is not applied');
+        } else {
+            assert.equal(r.status, 200, r.text);
+            await s.listening();
+            assert.deepEqual((await s.person('ld-w')).event_counts, { queued: 1 });
+        }
     });
 
     it('exits 0 on SIGTERM with no sanitizer report', async () => {

@@ -313,7 +313,7 @@ describe('POST /api/import and segd import --server', () => {
         assert.equal((await s.get('/api/people/ai-big', { bearer: KEY })).status, 404);
     });
 
-    it('segd import --server sends a file in chunks (halving them on 413) and the data arrives', async (t) => {
+    it('segd import --server sends a file in chunks of whole lines; line numbers, dedup and the key work across them', async (t) => {
         if (!routed) return t.skip('POST /api/import is not routed yet');
         const lines = Array.from({ length: 300 }, (_, i) => ({ type: 'track', userId: `srv-${i % 7}`, event: 'srv_import', properties: { i }, messageId: `srv-${i}` }));
         lines.splice(150, 0, { type: 'track', event: 'bad' });
@@ -330,6 +330,23 @@ describe('POST /api/import and segd import --server', () => {
         const nokey = await segdImport(['--server', s.url, f]);
         assert.equal(nokey.code, 1);
         assert.match(nokey.stderr, /401/);
+    });
+
+    it('segd import --server halves its chunks when the server answers 413', async (t) => {
+        if (!routed) return t.skip('POST /api/import is not routed yet');
+        const big = await startSegd(t, { args: ['--max-import-bytes', '100000'] });
+        const lines = Array.from({ length: 4000 }, (_, i) => ({ type: 'track', userId: `half-${i % 10}`, event: 'half', properties: { i, pad: 'x'.repeat(40) } }));
+        const f = writeFile(files, 'half.ndjson', ndjson(lines));
+        assert.ok(fs.statSync(f).size > 300000);
+        const r = await segdImport(['--server', big.url, '--chunk-bytes', '300000', f]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /4000 lines read, 4000 applied, 0 duplicates, 0 skipped/);
+        let total = 0;
+        for (let u = 0; u < 10; u++) total += (await big.person(`half-${u}`, { eventsLimit: 0 })).event_counts.half;
+        assert.equal(total, 4000);
+        const m = await big.metrics();
+        assert.match(m, /segd_http_requests_total\{route="POST \/api\/import",code="4xx"\} [1-9]/, 'some chunks were refused with 413');
+        assert.deepEqual(await big.stop(), { code: 0, signal: null });
     });
 
     it('exits 0 on SIGTERM with no sanitizer report', async () => {

@@ -1,7 +1,7 @@
 /* test_engine.c - unit tests of the in-memory engine's public face (src/engine/engine.h):
- * typed attributes, identity indexes, erasure, merge, events, accounting, and a
- * randomized run mirrored in a plain reference model. engine_check runs after every
- * mutation. The engine's parts have their own tests (test_engine_*.c).
+ * typed attributes, identity indexes, erasure, merge, events, accounting, compaction,
+ * and a randomized run mirrored in a plain reference model. engine_check runs after
+ * every mutation. The engine's parts have their own tests (test_engine_*.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -938,6 +938,351 @@ static void test_memory_usage(void **state)
     engine_free(e);
 }
 
+/* ---- compaction ---- */
+
+enum { CP_BLOCK = 1000, CP_GAP = 1500 };
+
+static segd_value list2(const char **items, char (*buf)[32], const char *a, const char *b)
+{
+    snprintf(buf[0], sizeof buf[0], "%s", a);
+    snprintf(buf[1], sizeof buf[1], "%s", b);
+    items[0] = buf[0];
+    items[1] = buf[1];
+    return list_val(items, 2);
+}
+
+/* Sets an attribute without checking the whole engine (the callers check once done). */
+static void put(engine *e, person_id p, int attr, segd_value v)
+{
+    assert_int_equal(engine_attr_set(e, p, attr, &v), SEGD_OK);
+}
+
+/* Creates people [first, first + n) at ids with gaps of whole pages (restore) or at the
+ * next ids (create), with every kind of attribute, identities included. */
+static void cp_people(engine *e, int first, int n, int restore)
+{
+    int plan = engine_attr_find(e, "plan"), ltv = engine_attr_find(e, "ltv");
+    int vip = engine_attr_find(e, "vip"), doc = engine_attr_find(e, "doc");
+    int groups = engine_attr_find(e, "groups"), scratch = engine_attr_find(e, "scratch");
+    char buf[64], lb[2][32];
+    const char *items[2];
+    static const char *const plans[] = { "free", "pro", "team" };
+    for (int i = first; i < first + n; i++) {
+        person_id p;
+        if (restore) {
+            p = (person_id)(i + i / CP_BLOCK * CP_GAP);
+            assert_int_equal(engine_person_restore(e, p, 1000 + (uint64_t)i), SEGD_OK);
+        } else {
+            p = engine_person_create(e, 1000 + (uint64_t)i);
+            assert_int_not_equal(p, PERSON_NONE);
+        }
+        snprintf(buf, sizeof buf, "u-%d", i);
+        put(e, p, ATTR_USER_ID, str_val(buf));
+        snprintf(buf, sizeof buf, "User%d@Example.COM", i);
+        put(e, p, ATTR_EMAIL, str_val(buf));
+        if (i % 3 == 0) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "anon-a-%d", i);
+            snprintf(b, sizeof b, "anon-b-%d", i);
+            put(e, p, ATTR_ANONYMOUS_IDS, list2(items, lb, a, b));
+        }
+        put(e, p, ATTR_NAME, str_val(i % 2 ? "Ada" : "Bob"));
+        put(e, p, ATTR_CREATED_AT, time_val(1700000000000 + i));
+        put(e, p, ATTR_TAGS, list2(items, lb, i % 5 ? "tag-x" : "tag-y", i % 7 ? "tag-z" : "tag-w"));
+        put(e, p, plan, str_val(plans[i % 3]));
+        put(e, p, ltv, num_val(i * 1.5));
+        if (i % 4 == 0) put(e, p, vip, bool_val(i % 8 == 0));
+        if (i % 10 == 0) {
+            snprintf(buf, sizeof buf, "{\"i\":%d}", i);
+            put(e, p, doc, json_val(buf));
+        }
+        if (i % 6 == 0) put(e, p, groups, list2(items, lb, "g1", i % 12 ? "g2" : "g3"));
+        if (scratch >= 0) put(e, p, scratch, num_val(-i));
+    }
+}
+
+/* Appends n events, numbered from k0, of live people below the limit, spread over the
+ * types, with values for every kind of property. */
+static void cp_events(engine *e, int k0, int n)
+{
+    person_id limit = engine_person_limit(e), *live = malloc(limit * sizeof *live);
+    uint32_t n_live = 0;
+    for (person_id p = 0; p < limit; p++)
+        if (engine_person_exists(e, p)) live[n_live++] = p;
+    assert_true(n_live > 0);
+    char buf[64], lb[2][32];
+    const char *items[2];
+    for (int k = k0; k < k0 + n; k++) {
+        person_id p = live[(uint64_t)k * 7919 % n_live];
+        int type = k % 50 == 0 ? 2 : k % 2;
+        int props[6];
+        segd_value vals[6];
+        size_t nv = 0;
+        snprintf(buf, sizeof buf, "/page/%d", k % 40);
+        props[nv] = engine_prop_find(e, type, "url");
+        vals[nv++] = str_val(buf);
+        props[nv] = engine_prop_find(e, type, "amount");
+        vals[nv++] = num_val(k);
+        props[nv] = engine_prop_find(e, type, "ok");
+        vals[nv++] = bool_val(k % 2);
+        props[nv] = engine_prop_find(e, type, "at");
+        vals[nv++] = k % 3 ? time_val(k) : (segd_value){ .type = SEGD_T_NONE };
+        props[nv] = engine_prop_find(e, type, "labels");
+        vals[nv++] = list2(items, lb, k % 4 ? "l1" : "l2", "l3");
+        char raw[32];
+        snprintf(raw, sizeof raw, "[%d]", k);
+        props[nv] = engine_prop_find(e, type, "raw");
+        vals[nv++] = k % 97 == 0 ? json_val(raw) : (segd_value){ .type = SEGD_T_NONE };
+        assert_true(engine_event_append(e, p, type, 1700000000000 + k % 1000, nv, props, vals) >= 0);
+    }
+    free(live);
+    CHECK_OK(e);
+}
+
+/* The first phase of the history both engines go through before one is compacted:
+ * people across gapped pages, events, erasures (holes, emptied trailing pages, freed
+ * strings), merges, a dropped attribute, strings freed at the top of the pool. */
+static void cp_build(engine *e)
+{
+    assert_true(engine_attr_declare(e, "plan", SEGD_T_STRING) >= 0);
+    assert_true(engine_attr_declare(e, "ltv", SEGD_T_NUMBER) >= 0);
+    assert_true(engine_attr_declare(e, "vip", SEGD_T_BOOL) >= 0);
+    assert_true(engine_attr_declare(e, "doc", SEGD_T_JSON) >= 0);
+    assert_true(engine_attr_declare(e, "groups", SEGD_T_LIST) >= 0);
+    assert_true(engine_attr_declare(e, "scratch", SEGD_T_NUMBER) >= 0);
+    static const char *const types[] = { "view", "buy", "rare" };
+    for (int t = 0; t < 3; t++) {
+        assert_int_equal(engine_event_type_declare(e, types[t]), t);
+        assert_true(engine_prop_declare(e, t, "url", SEGD_T_STRING) >= 0);
+        assert_true(engine_prop_declare(e, t, "amount", SEGD_T_NUMBER) >= 0);
+        assert_true(engine_prop_declare(e, t, "ok", SEGD_T_BOOL) >= 0);
+        assert_true(engine_prop_declare(e, t, "at", SEGD_T_DATETIME) >= 0);
+        assert_true(engine_prop_declare(e, t, "labels", SEGD_T_LIST) >= 0);
+        assert_true(engine_prop_declare(e, t, "raw", SEGD_T_JSON) >= 0);
+    }
+    cp_people(e, 0, 3 * CP_BLOCK, 1);
+    CHECK_OK(e);
+    cp_events(e, 0, 12000);
+    /* erasures: scattered, and the whole last block (its pages become empty) */
+    for (int i = 0; i < 3 * CP_BLOCK; i++)
+        if (i % 11 == 4 || i >= 2 * CP_BLOCK) {
+            assert_int_equal(engine_person_erase(e, (person_id)(i + i / CP_BLOCK * CP_GAP)), SEGD_OK);
+        }
+    CHECK_OK(e);
+    for (int i = 0; i < 2 * CP_BLOCK; i += 13) {
+        person_id from = (person_id)(i + i / CP_BLOCK * CP_GAP), into = from + 1;
+        if (engine_person_exists(e, from) && engine_person_exists(e, into))
+            assert_int_equal(engine_person_merge(e, from, into), SEGD_OK);
+    }
+    CHECK_OK(e);
+    assert_int_equal(engine_attr_drop(e, engine_attr_find(e, "scratch")), SEGD_OK);
+    /* the newest strings go again, leaving free codes at the top of the pool */
+    for (int i = 0; i < 50; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "temporary-%d", i);
+        set_ok(e, 1, ATTR_PHONE, str_val(buf));
+    }
+    clear_ok(e, 1, ATTR_PHONE);
+}
+
+/* The second phase, after the compaction: growth from fitted arrays and tables, reuse of
+ * free codes, new catalog entries, more erasures and merges. */
+static void cp_continue(engine *e)
+{
+    cp_people(e, 5000, 700, 0);
+    CHECK_OK(e);
+    cp_events(e, 12000, 5000);
+    assert_true(engine_attr_declare(e, "late", SEGD_T_STRING) >= 0);
+    set_ok(e, 2, engine_attr_find(e, "late"), str_val("late value"));
+    int late = engine_event_type_declare(e, "late");
+    int note = engine_prop_declare(e, late, "note", SEGD_T_STRING);
+    segd_value v = str_val("a late note");
+    assert_true(engine_event_append(e, 2, late, 5, 1, &note, &v) >= 0);
+    for (person_id p = 0; p < engine_person_limit(e); p += 17)
+        if (engine_person_exists(e, p)) assert_int_equal(engine_person_erase(e, p), SEGD_OK);
+    assert_int_equal(engine_person_merge(e, 3, 5), SEGD_OK);
+    CHECK_OK(e);
+}
+
+/* Asserts two cells of two engines hold the same value (strings compared by bytes:
+ * codes may differ once one pool has reused its free codes in another order). */
+static void assert_same_cell(const engine *a, const segd_cell *x, const engine *b, const segd_cell *y)
+{
+    assert_int_equal(x->type, y->type);
+    switch (x->type) {
+    case SEGD_T_NONE:
+        break;
+    case SEGD_T_STRING: case SEGD_T_JSON:
+        assert_string_equal(engine_string(a, x->code, NULL), engine_string(b, y->code, NULL));
+        break;
+    case SEGD_T_NUMBER:
+        assert_true(x->number == y->number);
+        break;
+    case SEGD_T_BOOL:
+        assert_int_equal(x->boolean, y->boolean);
+        break;
+    case SEGD_T_DATETIME:
+        assert_int_equal(x->time_ms, y->time_ms);
+        break;
+    case SEGD_T_LIST:
+        assert_int_equal(x->n_codes, y->n_codes);
+        for (uint32_t k = 0; k < x->n_codes; k++)
+            assert_string_equal(engine_string(a, x->codes[k], NULL), engine_string(b, y->codes[k], NULL));
+        break;
+    default:
+        fail_msg("bad cell type %d", (int)x->type);
+    }
+}
+
+/* Asserts that b holds exactly what a holds: people, attributes, identity lookups,
+ * events with their properties, per-person chains. */
+static void assert_same_engine(const engine *a, const engine *b)
+{
+    person_id limit = engine_person_limit(a);
+    assert_int_equal(engine_person_limit(b), limit);
+    assert_int_equal(engine_person_count(b), engine_person_count(a));
+    assert_int_equal(engine_attr_slots(b), engine_attr_slots(a));
+    int types = engine_event_type_count(a);
+    assert_int_equal(engine_event_type_count(b), types);
+    static engine_event_ref ra[256], rb[256];
+    for (person_id p = 0; p < limit; p++) {
+        assert_int_equal(engine_person_exists(b, p), engine_person_exists(a, p));
+        assert_int_equal(engine_person_public_id(b, p), engine_person_public_id(a, p));
+        if (!engine_person_exists(a, p)) continue;
+        assert_int_equal(engine_person_by_public_id(b, engine_person_public_id(a, p)), p);
+        for (int attr = 0; attr < engine_attr_slots(a); attr++) {
+            segd_cell x, y;
+            assert_int_equal(engine_attr_get(b, p, attr, &y), engine_attr_get(a, p, attr, &x));
+            assert_same_cell(a, &x, b, &y);
+        }
+        segd_cell c;
+        size_t len;
+        if (engine_attr_get(b, p, ATTR_USER_ID, &c)) {
+            const char *s = engine_string(b, c.code, &len);
+            assert_int_equal(engine_person_by_user_id(b, s, len), p);
+        }
+        if (engine_attr_get(b, p, ATTR_EMAIL, &c)) {
+            const char *s = engine_string(b, c.code, &len);
+            assert_int_equal(engine_person_by_email(b, s, len), engine_person_by_email(a, s, len));
+        }
+        if (engine_attr_get(b, p, ATTR_ANONYMOUS_IDS, &c))
+            for (uint32_t k = 0; k < c.n_codes; k++) {
+                const char *s = engine_string(b, c.codes[k], &len);
+                assert_int_equal(engine_person_by_anonymous_id(b, s, len), p);
+            }
+        size_t n = engine_person_events(a, p, ra, 256);
+        assert_true(n <= 256);
+        assert_int_equal(engine_person_events(b, p, rb, 256), n);
+        assert_memory_equal(ra, rb, n * sizeof *ra);
+        for (int t = 0; t < types; t++)
+            assert_int_equal(engine_person_event_count(b, p, t), engine_person_event_count(a, p, t));
+    }
+    for (int t = 0; t < types; t++) {
+        uint32_t rows = engine_event_rows(a, t);
+        assert_int_equal(engine_event_rows(b, t), rows);
+        assert_int_equal(engine_event_type_events(b, t), engine_event_type_events(a, t));
+        assert_string_equal(engine_event_type_name(b, t), engine_event_type_name(a, t));
+        if (rows) {
+            assert_memory_equal(engine_event_persons(b, t), engine_event_persons(a, t), rows * sizeof(person_id));
+            assert_memory_equal(engine_event_times(b, t), engine_event_times(a, t), rows * sizeof(int64_t));
+        }
+        int props = engine_prop_count(a, t);
+        assert_int_equal(engine_prop_count(b, t), props);
+        for (uint32_t row = 0; row < rows; row++)
+            for (int prop = 0; prop < props; prop++) {
+                segd_cell x, y;
+                assert_int_equal(engine_event_prop_get(b, t, row, prop, &y),
+                                 engine_event_prop_get(a, t, row, prop, &x));
+                assert_same_cell(a, &x, b, &y);
+            }
+    }
+    engine_memory ma, mb;
+    engine_memory_usage(a, &ma);
+    engine_memory_usage(b, &mb);
+    assert_int_equal(mb.people, ma.people);
+    assert_int_equal(mb.events, ma.events);
+    assert_int_equal(mb.strings, ma.strings);
+}
+
+/* Asserts that compacting does not grow any part of the engine, and that compacting
+ * again changes nothing. Returns the memory after. */
+static engine_memory compact_ok(engine *e)
+{
+    engine_memory before, after, again;
+    engine_memory_usage(e, &before);
+    engine_compact(e);
+    CHECK_OK(e);
+    engine_memory_usage(e, &after);
+    assert_true(after.people_bytes <= before.people_bytes);
+    assert_true(after.string_bytes <= before.string_bytes);
+    assert_true(after.event_bytes <= before.event_bytes);
+    assert_true(after.property_bytes <= before.property_bytes);
+    engine_compact(e);
+    CHECK_OK(e);
+    engine_memory_usage(e, &again);
+    assert_memory_equal(&again, &after, sizeof after);
+    return after;
+}
+
+static void test_compact(void **state)
+{
+    (void)state;
+    /* an empty engine compacts, and grows again from nothing */
+    engine *e = engine_new(NULL);
+    compact_ok(e);
+    person_id p = create(e, 1);
+    set_ok(e, p, ATTR_USER_ID, str_val("only"));
+    int visit = engine_event_type_declare(e, "visit");
+    assert_int_equal(engine_event_append(e, p, visit, 1, 0, NULL, NULL), 0);
+    CHECK_OK(e);
+    assert_int_equal(engine_person_by_user_id(e, "only", 4), p);
+    engine_free(e);
+
+    /* a twin that is never compacted is the reference */
+    engine *ref = engine_new(NULL), *cmp = engine_new(NULL);
+    cp_build(ref);
+    cp_build(cmp);
+    engine_memory before;
+    engine_memory_usage(cmp, &before);
+    engine_memory after = compact_ok(cmp);
+    print_message("compact: people %zu -> %zu, strings %zu -> %zu, events %zu -> %zu, "
+                  "properties %zu -> %zu bytes\n", before.people_bytes, after.people_bytes,
+                  before.string_bytes, after.string_bytes, before.event_bytes, after.event_bytes,
+                  before.property_bytes, after.property_bytes);
+    /* growth leaves spare that compaction gives back: row arrays, head tables, pool */
+    assert_true(after.event_bytes < before.event_bytes);
+    assert_true(after.string_bytes < before.string_bytes);
+    assert_true(after.people_bytes + after.string_bytes + after.event_bytes + after.property_bytes
+                < before.people_bytes + before.string_bytes + before.event_bytes + before.property_bytes);
+    assert_same_engine(ref, cmp);
+
+    /* the same mutations afterwards give the same engine */
+    cp_continue(ref);
+    cp_continue(cmp);
+    assert_same_engine(ref, cmp);
+    compact_ok(cmp);
+    assert_same_engine(ref, cmp);
+
+    /* with everyone erased, the head tables go; the rows stay as holes */
+    for (person_id q = 0; q < engine_person_limit(ref); q++)
+        if (engine_person_exists(ref, q)) {
+            assert_int_equal(engine_person_erase(ref, q), SEGD_OK);
+            assert_int_equal(engine_person_erase(cmp, q), SEGD_OK);
+        }
+    CHECK_OK(cmp);
+    after = compact_ok(cmp);
+    assert_int_equal(after.strings, 0);
+    assert_same_engine(ref, cmp);
+    person_id r = create(ref, 99), s = create(cmp, 99);
+    assert_int_equal(r, s);
+    assert_true(engine_event_append(ref, r, 0, 1, 0, NULL, NULL) >= 0);
+    assert_true(engine_event_append(cmp, s, 0, 1, 0, NULL, NULL) >= 0);
+    CHECK_OK(cmp);
+    assert_same_engine(ref, cmp);
+    engine_free(cmp);
+    engine_free(ref);
+}
+
 /* ---- randomized run against a reference model ---- */
 
 enum { MAX_IDS = 400, N_STR = 12, N_EMAIL = 10, MAX_ROWS = 4096, N_TYPES = 3, MAX_LIST = 4, N_IDS = 8 };
@@ -1424,6 +1769,7 @@ int main(void)
         cmocka_unit_test(test_event_properties),
         cmocka_unit_test(test_attr_drop),
         cmocka_unit_test(test_memory_usage),
+        cmocka_unit_test(test_compact),
         cmocka_unit_test(test_random_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

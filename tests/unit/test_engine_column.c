@@ -196,6 +196,43 @@ static void test_lists(void **state)
     strpool_release(&pool);
 }
 
+/* Compaction trims the page directory after the last page with a value; values stay. */
+static void test_compact(void **state)
+{
+    (void)state;
+    strpool pool;
+    strpool_init(&pool);
+    column c;
+    column_init(&c, SEGD_T_STRING);
+    column_compact(&c);   /* empty: nothing to do */
+    check_all(&c, &pool);
+    segd_value v = { .type = SEGD_T_STRING, .str = "x", .str_len = 1 };
+    column_set(&c, 5, &v, &pool);
+    column_set(&c, 3 * COLUMN_PAGE_ROWS + 1, &v, &pool);
+    column_clear(&c, 3 * COLUMN_PAGE_ROWS + 1, &pool);   /* its page goes, the entry stays */
+    assert_int_equal(c.n_pages, 4);
+    size_t before = column_memory(&c);
+    column_compact(&c);
+    check_all(&c, &pool);
+    assert_int_equal(c.n_pages, 1);
+    assert_int_equal(c.dir_cap, 1);
+    assert_true(column_memory(&c) < before);
+    assert_int_equal(column_code(&c, 5), strpool_find(&pool, "x", 1));
+    assert_int_equal(column_next(&c, 0), 5);
+    assert_int_equal(column_next(&c, 6), COLUMN_NONE);
+    assert_false(column_has(&c, 3 * COLUMN_PAGE_ROWS + 1));
+    column_set(&c, 2 * COLUMN_PAGE_ROWS, &v, &pool);   /* the directory grows again */
+    check_all(&c, &pool);
+    assert_int_equal(column_next(&c, 6), 2 * COLUMN_PAGE_ROWS);
+    column_clear(&c, 5, &pool);
+    column_clear(&c, 2 * COLUMN_PAGE_ROWS, &pool);
+    column_compact(&c);   /* no value left: no directory */
+    check_all(&c, &pool);
+    assert_int_equal(column_memory(&c), 0);
+    column_release(&c, &pool);
+    strpool_release(&pool);
+}
+
 static void test_check_finds_rows_past_limit(void **state)
 {
     (void)state;
@@ -217,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_numbers_times_bools),
         cmocka_unit_test(test_strings_and_json),
         cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_compact),
         cmocka_unit_test(test_check_finds_rows_past_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_engine_idindex.c - unit tests of the engine's hash structures: the id set with
  * external keys (src/engine/idindex.c), the uint32 map (src/engine/u32map.c) and the
  * name catalog (src/engine/namemap.c). Random inserts and removals against plain
- * arrays, with the structure's check after every mutation.
+ * arrays, with the structure's check after every mutation, and compaction to the
+ * fewest slots.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,6 +60,18 @@ static void test_idindex_random(void **state)
             count++;
         }
         assert_int_equal(ix.count, count);
+        if (op % 997 == 0) {
+            /* compacting gives the fewest slots at load <= 0.75 and loses nothing */
+            uint32_t old_cap = ix.cap;
+            idindex_compact(&ix, hash_of, NULL);
+            assert_true(ix.cap <= old_cap);
+            assert_true((uint64_t)count * 4 <= (uint64_t)ix.cap * 3);
+            assert_true(count == 0 ? ix.cap == 0 : (uint64_t)count * 4 > (uint64_t)(ix.cap - 1) * 3);
+            assert_int_equal(idindex_memory(&ix), (size_t)ix.cap * 4);
+            assert_int_equal(idindex_check(&ix, hash_of, NULL, "idindex"), 0);
+            for (uint32_t other = 0; other < N_IDS; other++)
+                assert_int_equal(idindex_contains(&ix, other, hash_of(NULL, other)), present[other]);
+        }
         if (op % 97 == 0 || op > 19900) assert_int_equal(idindex_check(&ix, hash_of, NULL, "idindex"), 0);
         /* every id of the same key is a candidate, and only ids present */
         uint32_t key = key_of[id], seen = 0;
@@ -83,6 +96,16 @@ static void test_idindex_random(void **state)
         assert_int_equal(idindex_check(&ix, hash_of, NULL, "idindex"), 0);
     }
     assert_int_equal(idindex_replace(&ix, 1, N_IDS + 5, 0), 0);
+    /* emptied and compacted, the set frees its slots and still works */
+    for (uint32_t id = 0; id < N_IDS; id++)
+        if (idindex_contains(&ix, id, hash_of(NULL, id))) idindex_remove(&ix, id, hash_of(NULL, id), hash_of, NULL);
+    idindex_compact(&ix, hash_of, NULL);
+    assert_int_equal(ix.cap, 0);
+    assert_int_equal(idindex_check(&ix, hash_of, NULL, "idindex"), 0);
+    assert_int_equal(idindex_first(&ix, 7, &pos), IDINDEX_EMPTY);
+    idindex_insert(&ix, 5, hash_of(NULL, 5), hash_of, NULL);
+    assert_true(idindex_contains(&ix, 5, hash_of(NULL, 5)));
+    assert_int_equal(idindex_check(&ix, hash_of, NULL, "idindex"), 0);
     idindex_release(&ix);
     assert_int_equal(ix.count, 0);
 }
@@ -115,6 +138,14 @@ static void test_u32map_random(void **state)
         assert_int_equal(m.count, count);
         assert_int_equal(u32map_get(&m, k), value[idx]);
         if (op % 101 == 0) assert_int_equal(u32map_check(&m, "u32map"), 0);
+        if (op % 1009 == 0) {
+            uint32_t old_cap = m.cap;
+            u32map_compact(&m);
+            assert_true(m.cap <= old_cap);
+            assert_true(count == 0 ? m.cap == 0 : (uint64_t)count * 4 > (uint64_t)(m.cap - 1) * 3);
+            assert_int_equal(u32map_check(&m, "u32map"), 0);
+            for (uint32_t i = 0; i < KEYS; i++) assert_int_equal(u32map_get(&m, i * 7919), value[i]);
+        }
     }
     for (uint32_t i = 0; i < KEYS; i++) assert_int_equal(u32map_get(&m, i * 7919), value[i]);
     assert_int_equal(u32map_check(&m, "u32map"), 0);
@@ -152,6 +183,18 @@ static void test_namemap(void **state)
     assert_null(namemap_name(&m, 301));
     assert_int_equal(namemap_check(&m, "names"), 0);
     assert_true(namemap_memory(&m) > 200 * 8);
+    /* compacted: the same names at the same indexes, in less memory */
+    size_t before = namemap_memory(&m);
+    namemap_compact(&m);
+    assert_int_equal(namemap_check(&m, "names"), 0);
+    assert_true(namemap_memory(&m) < before);
+    for (int i = 1; i < 300; i++) {
+        snprintf(name, sizeof name, "name-%d", i);
+        assert_int_equal(namemap_find(&m, name), i % 3 ? i : -1);
+    }
+    assert_int_equal(namemap_find(&m, "name-0"), 300);
+    assert_int_equal(namemap_add(&m, "after"), 301);
+    assert_int_equal(namemap_check(&m, "names"), 0);
     namemap_release(&m);
 }
 

@@ -1,6 +1,6 @@
 /* test_engine_strpool.c - unit tests of the string intern pool (src/engine/strpool.c):
- * interning, reference counts, freeing on the last reference, code reuse, and a random
- * run against a plain model, with strpool_check after every mutation.
+ * interning, reference counts, freeing on the last reference, code reuse, compaction,
+ * and a random run against a plain model, with strpool_check after every mutation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,6 +92,58 @@ static void test_memory_accounting(void **state)
     strpool_release(&p);
 }
 
+/* Compaction forgets free codes at the top, keeps the others on the free list and
+ * every live code where it was. */
+static void test_compact(void **state)
+{
+    (void)state;
+    strpool p;
+    strpool_init(&p);
+    strpool_compact(&p);   /* empty: nothing to do */
+    CHECK_OK(&p);
+    char buf[32];
+    uint32_t codes[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        codes[i] = strpool_intern(&p, buf, strlen(buf));
+        assert_int_equal(codes[i], i);
+    }
+    for (int i = 150; i < 200; i++) strpool_unref(&p, codes[i]);   /* the top goes */
+    for (int i = 10; i < 20; i++) strpool_unref(&p, codes[i]);     /* a hole stays */
+    size_t before = strpool_memory(&p);
+    strpool_compact(&p);
+    CHECK_OK(&p);
+    assert_int_equal(p.n_codes, 150);
+    assert_int_equal(p.cap, 150);
+    assert_true(strpool_memory(&p) < before);
+    for (int i = 0; i < 200; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        int live = i < 10 || (i >= 20 && i < 150);
+        assert_int_equal(strpool_find(&p, buf, strlen(buf)), live ? (uint32_t)i : STRPOOL_NONE);
+        if (live) assert_string_equal(strpool_get(&p, (uint32_t)i, NULL), buf);
+    }
+    assert_null(strpool_get(&p, 170, NULL));
+    assert_int_equal(strpool_refs(&p, 170), 0);
+    /* the hole's codes come back lowest first, then the pool grows again */
+    for (int i = 0; i < 12; i++) {
+        snprintf(buf, sizeof buf, "new%d", i);
+        assert_int_equal(strpool_intern(&p, buf, strlen(buf)), i < 10 ? 10 + i : 150 + (i - 10));
+        CHECK_OK(&p);
+    }
+    strpool_compact(&p);
+    CHECK_OK(&p);
+    /* everything freed: the entry array goes */
+    for (uint32_t c = 0; c < p.n_codes; c++)
+        if (strpool_refs(&p, c)) strpool_unref(&p, c);
+    strpool_compact(&p);
+    CHECK_OK(&p);
+    assert_int_equal(p.n_codes, 0);
+    assert_int_equal(strpool_memory(&p), 0);
+    assert_int_equal(strpool_intern(&p, "again", 5), 0);
+    CHECK_OK(&p);
+    strpool_release(&p);
+}
+
 /* Random interns and unrefs mirrored in per-string counts. */
 static void test_random(void **state)
 {
@@ -131,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intern_and_find),
         cmocka_unit_test(test_memory_accounting),
+        cmocka_unit_test(test_compact),
         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,14 +94,16 @@ export function runSegd(args, { env = {}, timeoutMs = 15000, input } = {}) {
  *   env      extra environment (SEGD_MASTER_KEY ...)
  *   dataDir  an existing data directory (default: a fresh mkdtemp one, removed at the end)
  *   listen   the --listen value (default 127.0.0.1:0)
+ *   ready    false: return once segd serves while still loading its store (the
+ *            "segd: loading DIR on http://..." line of stderr); await s.listening()
  * Returns the server: {url, port, proc, dataDir, stderr(), stdout(), stop(signal),
  * kill9(), restart(), assertClean(), request helpers...}.
  */
-export async function startSegd(t, { args = [], env = {}, dataDir, listen = '127.0.0.1:0', timeoutMs = 15000 } = {}) {
+export async function startSegd(t, { args = [], env = {}, dataDir, listen = '127.0.0.1:0', timeoutMs = 15000, ready = true } = {}) {
     const ownsDir = !dataDir;
     const dir = dataDir || makeDataDir();
     const server = new Segd(dir, ownsDir, args, env, listen);
-    await server._spawn(timeoutMs);
+    await server._spawn(timeoutMs, ready);
     if (t && typeof t.after === 'function') t.after(() => server.cleanup());
     return server;
 }
@@ -111,6 +113,8 @@ export function startSegdExpectFailure({ args = [], env = {}, dataDir, listen = 
     const dir = dataDir || makeDataDir();
     return runSegd(['serve', '--listen', listen, '--data', dir, ...args], { env, timeoutMs }).then((r) => {
         if (!dataDir) removeDataDir(dir);
+        const report = sanitizerReport(r.stderr);
+        if (report) throw new Error(`segd printed a sanitizer report:\n${report}`);
         return r;
     });
 }
@@ -134,7 +138,9 @@ export class Segd {
     stderr() { return this._stderr; }
     stdout() { return this._stdout; }
 
-    _spawn(timeoutMs) {
+    _spawn(timeoutMs, waitReady = true) {
+        let listened;
+        this._listening = new Promise((res) => { listened = res; });
         return new Promise((resolve, reject) => {
             const argv = ['serve', '--listen', this.listen, '--data', this.dataDir, ...this.args];
             const proc = spawn(segdBin(), argv, { env: sanitizerEnv(this.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -150,18 +156,29 @@ export class Segd {
                 proc.kill('SIGKILL');
                 reject(new Error(`segd did not print "listening on" within ${timeoutMs} ms; stderr:\n${this._stderr}`));
             }, timeoutMs);
+            const found = (m) => {
+                if (settled) return;
+                settled = true;
+                clearTimeout(timer);
+                this.url = m[1];
+                this.port = Number(m[3]);
+                resolve(this);
+            };
             proc.stdout.setEncoding('utf8').on('data', (d) => {
                 this._stdout += d;
                 const m = /listening on (http:\/\/(\S+):(\d+))\s*\n/.exec(this._stdout);
-                if (m && !settled) {
-                    settled = true;
-                    clearTimeout(timer);
-                    this.url = m[1];
-                    this.port = Number(m[3]);
-                    resolve(this);
+                if (m) {
+                    listened(m[1]);
+                    found(m);
                 }
             });
-            proc.stderr.setEncoding('utf8').on('data', (d) => { this._stderr += d; this._allStderr += d; });
+            proc.stderr.setEncoding('utf8').on('data', (d) => {
+                this._stderr += d;
+                this._allStderr += d;
+                // "segd: loading DIR on http://ADDR:PORT": served (503) while the engine loads
+                const m = /loading .* on (http:\/\/(\S+):(\d+))\s*\n/.exec(this._stderr);
+                if (m && !waitReady) found(m);
+            });
             this._exited = new Promise((res) => {
                 proc.on('close', (code, signal) => {
                     live.delete(proc);
@@ -223,12 +240,19 @@ export class Segd {
         this.assertClean();
     }
 
-    /** Starts segd again on the same data directory (after stop() or kill9()). */
-    async restart({ timeoutMs = 15000 } = {}) {
+    /** Starts segd again on the same data directory (after stop() or kill9()). With
+     *  {ready: false} it returns as soon as segd serves while loading (see listening()). */
+    async restart({ timeoutMs = 15000, ready = true } = {}) {
         if (this.running()) throw new Error('restart: segd is still running; stop() or kill9() it first');
-        await this._spawn(timeoutMs);
+        await this._spawn(timeoutMs, ready);
         return this;
     }
+
+    /** Resolves when this run printed "listening on" (the engine is loaded). */
+    listening() { return this._listening; }
+
+    /** 1 once "listening on" was printed by this run. */
+    isListening() { return /listening on http:/.test(this._stdout); }
 
     /** For `after` hooks: SIGTERM (then SIGKILL if need be), remove the data directory,
      *  check the sanitizers. Never leaves the process running. */
