@@ -11,6 +11,9 @@ EVENTS=${BENCH_EVENTS:-20000000}
 HTTP_EVENTS=${BENCH_HTTP_EVENTS:-1000000}
 OUT=bench/out
 mkdir -p "$OUT"
+for tool in sqlite3 curl; do
+    command -v "$tool" >/dev/null || { echo "make bench needs $tool: apt-get install $tool" >&2; exit 1; }
+done
 CC=${CC:-cc}
 $CC -O2 -std=c11 -D_GNU_SOURCE -o "$OUT/gen" bench/gen.c
 $CC -O2 -std=c11 -D_GNU_SOURCE -o "$OUT/http_load" bench/http_load.c -lpthread

@@ -735,11 +735,10 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
     for (size_t i = 0; i < op->n_msgs && rc == 0; i++) {
         ingest_msg *m = &op->msgs[i];
         if (m->message_id) {
-            if (dedup_contains(ing->dedup, op->source, m->message_id, since)) {
+            if (dedup_insert(ing->dedup, op->source, m->message_id, now, since)) {
                 op->deduplicated++;
                 continue;
             }
-            dedup_add(ing->dedup, op->source, m->message_id, now);
             op->added_ids = xgrow(op->added_ids, sizeof *op->added_ids, &op->added_cap, op->n_added + 1, 16);
             op->added_ids[op->n_added++] = m->message_id;
         }

@@ -104,6 +104,21 @@ int dedup_contains(const dedup_set *d, const char *source, const char *id, int64
     return e && e->minute * 60000 + 59999 >= since_ms;
 }
 
+int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms, int64_t since_ms)
+{
+    uint64_t h1, h2;
+    hash_pair(source, id, &h1, &h2);
+    entry *e = find(d, h1, h2);
+    if (e) {
+        if (e->minute * 60000 + 59999 >= since_ms) return 1;
+        e->minute = at_ms / 60000;          /* seen before the window: a new message */
+        return 0;
+    }
+    if ((d->used + 1) * 4 > d->cap * 3) rehash(d, INT64_MIN);
+    insert_raw(d, h1, h2, at_ms / 60000);
+    return 0;
+}
+
 void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms)
 {
     uint64_t h1, h2;

@@ -21,6 +21,11 @@ void dedup_free(dedup_set *d);
 /* 1 if (source, id) was added at or after since_ms, else 0. */
 int dedup_contains(const dedup_set *d, const char *source, const char *id, int64_t since_ms);
 
+/* Adds (source, id) seen at at_ms unless it was seen at or after since_ms: returns 1
+ * (and changes nothing) for such a repeat, 0 when added. One probe instead of
+ * dedup_contains + dedup_add: the hot path of ingestion. */
+int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms, int64_t since_ms);
+
 /* Adds (source, id) seen at at_ms (replacing an older entry of the same pair). */
 void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms);
 

@@ -48,11 +48,26 @@ static void test_growth_and_prune(void **state)
     dedup_free(NULL);
 }
 
+static void test_insert_is_contains_then_add(void **state)
+{
+    (void)state;
+    dedup_set *d = dedup_new();
+    assert_int_equal(dedup_insert(d, "s", "a", 600000, 0), 0);          /* new: added */
+    assert_int_equal(dedup_insert(d, "s", "a", 700000, 0), 1);          /* a repeat in the window */
+    assert_true(dedup_contains(d, "s", "a", 600000));
+    assert_int_equal(dedup_insert(d, "s", "a", 9000000, 8000000), 0);   /* seen before the window: new again */
+    assert_false(dedup_contains(d, "s", "a", 9000000 + 60000));
+    assert_true(dedup_contains(d, "s", "a", 9000000));
+    assert_int_equal(dedup_count(d), 1);
+    dedup_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_contains_remove),
         cmocka_unit_test(test_growth_and_prune),
+        cmocka_unit_test(test_insert_is_contains_then_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
