@@ -18,10 +18,6 @@ typedef struct option_row {
     const char *help;
 } option_row;
 
-#define STR(f) OPT_STRING, 0, offsetof(segd_config, f), sizeof(((segd_config *)0)->f), 0, 0
-#define NUM(f, lo, hi) OPT_LONG, 0, offsetof(segd_config, f), 0, lo, hi
-#define FLAG(f) OPT_BOOL, "0", offsetof(segd_config, f), 0, 0, 1
-
 static const option_row OPTIONS[] = {
     {"listen", "SEGD_LISTEN", OPT_STRING, "127.0.0.1:8080", offsetof(segd_config, listen), sizeof(((segd_config *)0)->listen), 0, 0,
      "address and port to serve HTTP on (port 0 picks a free port; a non-loopback address needs SEGD_MASTER_KEY)"},

@@ -115,6 +115,10 @@ char *http_metrics_render(http_server *srv, size_t *len)
     put(&o, "# HELP segd_write_requests_total Write requests by result.\n# TYPE segd_write_requests_total counter\n"
             "segd_write_requests_total{result=\"committed\"} %llu\nsegd_write_requests_total{result=\"failed\"} %llu\n",
         (unsigned long long)st.ops_committed, (unsigned long long)st.ops_failed);
+    put(&o, "# HELP segd_dedup_message_ids Message ids remembered for deduplication (the last 30 days).\n"
+            "# TYPE segd_dedup_message_ids gauge\nsegd_dedup_message_ids %llu\n", (unsigned long long)st.dedup_ids);
+    put(&o, "# HELP segd_dedup_bytes Memory of the message-id set.\n# TYPE segd_dedup_bytes gauge\nsegd_dedup_bytes %llu\n",
+        (unsigned long long)st.dedup_bytes);
     put(&o, "# HELP segd_engine_rebuilds_total Engine rebuilds after a store failure.\n"
             "# TYPE segd_engine_rebuilds_total counter\nsegd_engine_rebuilds_total %llu\n",
         (unsigned long long)st.rebuilds);

@@ -1,6 +1,7 @@
-/* dedup.c - open-addressing set of 128-bit (source, messageId) hashes (see dedup.h).
- * Two independent 64-bit hashes make a false "seen before" about 2^-100 likely at
- * tens of millions of ids; deletion uses tombstones, pruning rebuilds the table. */
+/* dedup.c - open-addressing set of 96-bit (source, messageId) hashes (see dedup.h).
+ * 16 bytes an entry: 30 days of tens of millions of ids fit in a few hundred MB, and
+ * a false "seen before" stays about 2^-50 likely at 20M ids; deletion uses tombstones,
+ * pruning rebuilds the table. */
 #include "dedup.h"
 #include "../base/alloc.h"
 
@@ -8,8 +9,9 @@
 #include <string.h>
 
 typedef struct entry {
-    uint64_t h1, h2;      /* h1 == 0 && h2 == 0: empty; h1 == 0 && h2 == 1: tombstone */
-    int64_t minute;       /* minutes since the epoch it was seen */
+    uint64_t h1;          /* h1 == 0 && h2 == 0: empty; h1 == 0 && h2 == 1: tombstone */
+    uint32_t h2;          /* 96 bits of hash in all */
+    uint32_t minute;      /* minutes since the epoch it was seen (good until year 10136) */
 } entry;
 
 struct dedup_set {
@@ -19,7 +21,7 @@ struct dedup_set {
     size_t live;
 };
 
-static void hash_pair(const char *source, const char *id, uint64_t *h1, uint64_t *h2)
+static void hash_pair(const char *source, const char *id, uint64_t *h1, uint32_t *h2_out)
 {
     uint64_t a = 1469598103934665603ULL, b = 0x9E3779B97F4A7C15ULL;
     for (int part = 0; part < 2; part++) {
@@ -35,7 +37,12 @@ static void hash_pair(const char *source, const char *id, uint64_t *h1, uint64_t
     b ^= b >> 33;
     if (a == 0) a = 1;    /* 0 marks empty and tombstone slots */
     *h1 = a;
-    *h2 = b;
+    *h2_out = (uint32_t)(b ^ (b >> 32));
+}
+
+static uint32_t minute_of(int64_t ms)
+{
+    return ms <= 0 ? 0 : (uint32_t)(ms / 60000);
 }
 
 dedup_set *dedup_new(void)
@@ -53,20 +60,26 @@ void dedup_free(dedup_set *d)
     free(d);
 }
 
-static entry *find(const dedup_set *d, uint64_t h1, uint64_t h2)
+/* The home slot mixes both hashes: h2 alone has only 32 bits for tables of any size. */
+static size_t home(uint64_t h1, uint32_t h2, size_t mask)
+{
+    return (size_t)((h1 >> 17) ^ ((uint64_t)h2 << 7) ^ h2) & mask;
+}
+
+static entry *find(const dedup_set *d, uint64_t h1, uint32_t h2)
 {
     size_t mask = d->cap - 1;
-    for (size_t i = (size_t)(h2 & mask);; i = (i + 1) & mask) {
+    for (size_t i = home(h1, h2, mask);; i = (i + 1) & mask) {
         entry *e = &d->slots[i];
         if (e->h1 == 0 && e->h2 == 0) return NULL;
         if (e->h1 == h1 && e->h2 == h2) return e;
     }
 }
 
-static void insert_raw(dedup_set *d, uint64_t h1, uint64_t h2, int64_t minute)
+static void insert_raw(dedup_set *d, uint64_t h1, uint32_t h2, uint32_t minute)
 {
     size_t mask = d->cap - 1;
-    for (size_t i = (size_t)(h2 & mask);; i = (i + 1) & mask) {
+    for (size_t i = home(h1, h2, mask);; i = (i + 1) & mask) {
         entry *e = &d->slots[i];
         if (e->h1 == 0) {
             if (e->h2 == 0) d->used++;
@@ -91,50 +104,84 @@ static void rehash(dedup_set *d, int64_t min_minute)
     d->cap = cap;
     d->used = d->live = 0;
     for (size_t i = 0; i < old_cap; i++)
-        if (old[i].h1 != 0 && old[i].minute >= min_minute)
+        if (old[i].h1 != 0 && (int64_t)old[i].minute >= min_minute)
             insert_raw(d, old[i].h1, old[i].h2, old[i].minute);
     free(old);
 }
 
 int dedup_contains(const dedup_set *d, const char *source, const char *id, int64_t since_ms)
 {
-    uint64_t h1, h2;
+    uint64_t h1;
+    uint32_t h2;
     hash_pair(source, id, &h1, &h2);
     const entry *e = find(d, h1, h2);
-    return e && e->minute * 60000 + 59999 >= since_ms;
+    return e && (int64_t)e->minute * 60000 + 59999 >= since_ms;
 }
 
 int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms, int64_t since_ms)
 {
-    uint64_t h1, h2;
+    uint64_t h1;
+    uint32_t h2;
     hash_pair(source, id, &h1, &h2);
     entry *e = find(d, h1, h2);
     if (e) {
-        if (e->minute * 60000 + 59999 >= since_ms) return 1;
-        e->minute = at_ms / 60000;          /* seen before the window: a new message */
+        if ((int64_t)e->minute * 60000 + 59999 >= since_ms) return 1;
+        e->minute = minute_of(at_ms);       /* seen before the window: a new message */
         return 0;
     }
     if ((d->used + 1) * 4 > d->cap * 3) rehash(d, INT64_MIN);
-    insert_raw(d, h1, h2, at_ms / 60000);
+    insert_raw(d, h1, h2, minute_of(at_ms));
     return 0;
 }
 
 void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms)
 {
-    uint64_t h1, h2;
+    uint64_t h1;
+    uint32_t h2;
     hash_pair(source, id, &h1, &h2);
     entry *e = find(d, h1, h2);
     if (e) {
-        e->minute = at_ms / 60000;
+        e->minute = minute_of(at_ms);
         return;
     }
     if ((d->used + 1) * 4 > d->cap * 3) rehash(d, INT64_MIN);
-    insert_raw(d, h1, h2, at_ms / 60000);
+    insert_raw(d, h1, h2, minute_of(at_ms));
+}
+
+void dedup_key_of(const char *source, const char *id, int64_t at_ms, dedup_key *out)
+{
+    hash_pair(source, id, &out->h1, &out->h2);
+    out->minute = minute_of(at_ms);
+}
+
+void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n)
+{
+    size_t cap = d->cap;
+    while ((d->used + n) * 4 > cap * 3) cap *= 2;
+    if (cap != d->cap) {                  /* one rehash to the final size */
+        entry *old = d->slots;
+        size_t old_cap = d->cap;
+        d->slots = xcalloc(cap, sizeof(entry));
+        d->cap = cap;
+        d->used = d->live = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].h1 != 0) insert_raw(d, old[i].h1, old[i].h2, old[i].minute);
+        free(old);
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry *e = find(d, keys[i].h1, keys[i].h2);
+        if (e) {
+            if (keys[i].minute > e->minute) e->minute = keys[i].minute;
+        } else {
+            insert_raw(d, keys[i].h1, keys[i].h2, keys[i].minute);
+        }
+    }
 }
 
 void dedup_remove(dedup_set *d, const char *source, const char *id)
 {
-    uint64_t h1, h2;
+    uint64_t h1;
+    uint32_t h2;
     hash_pair(source, id, &h1, &h2);
     entry *e = find(d, h1, h2);
     if (!e) return;

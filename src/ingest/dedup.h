@@ -1,8 +1,8 @@
 /* dedup.h - the set of recently seen (source, messageId) pairs.
  *
  * A message id is unique per source for a window (30 days by default): a repeat is
- * answered 200 and applied once. The set keeps a 128-bit hash of each pair and the
- * minute it was seen, 24 bytes an entry, in an open-addressing table; it is rebuilt
+ * answered 200 and applied once. The set keeps a 96-bit hash of each pair and the
+ * minute it was seen, 16 bytes an entry, in an open-addressing table; it is rebuilt
  * from the store's message_ids table at start. Workload: one lookup and usually one
  * insert per incoming message. Not thread-safe: only the writer thread touches it.
  */
@@ -28,6 +28,21 @@ int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms
 
 /* Adds (source, id) seen at at_ms (replacing an older entry of the same pair). */
 void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms);
+
+/* A pair already hashed: lets a loader hash ids as it reads them and insert them all
+ * later, on another thread, with dedup_add_keys. */
+typedef struct dedup_key {
+    uint64_t h1;
+    uint32_t h2;
+    uint32_t minute;
+} dedup_key;
+
+/* Hashes (source, id) seen at at_ms into *out. */
+void dedup_key_of(const char *source, const char *id, int64_t at_ms, dedup_key *out);
+
+/* Adds n hashed pairs (sizing the table once); a pair already present keeps the newer
+ * minute. */
+void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n);
 
 /* Removes (source, id); used when the transaction that added it failed. */
 void dedup_remove(dedup_set *d, const char *source, const char *id);

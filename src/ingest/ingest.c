@@ -25,10 +25,31 @@ void ingest_config_defaults(ingest_config *cfg)
     cfg->max_group_ops = 256;
 }
 
+typedef struct key_list {
+    dedup_key *v;
+    size_t n, cap;
+} key_list;
+
+/* Hashes each stored message id as it is read; they are inserted on another thread
+ * while the engine is rebuilt (see load). */
 static int load_message(void *ctx, const char *source, const char *id, int64_t at_ms)
 {
-    dedup_add(((ingest *)ctx)->dedup, source, id, at_ms);
+    key_list *keys = ctx;
+    keys->v = xgrow(keys->v, sizeof *keys->v, &keys->cap, keys->n + 1, 4096);
+    dedup_key_of(source, id, at_ms, &keys->v[keys->n++]);
     return 0;
+}
+
+typedef struct dedup_fill {
+    dedup_set *set;
+    key_list keys;
+} dedup_fill;
+
+static void *fill_dedup(void *arg)
+{
+    dedup_fill *f = arg;
+    dedup_add_keys(f->set, f->keys.v, f->keys.n);
+    return NULL;
 }
 
 static void op_finish_failed_group(ingest *ing, ingest_op *op)
@@ -95,6 +116,8 @@ static void run_group(ingest *ing, ingest_op *ops)
         pthread_rwlock_unlock(&ing->lock);
     }
     pthread_mutex_lock(&ing->stats_lock);
+    ing->stats.dedup_ids = dedup_count(ing->dedup);
+    ing->stats.dedup_bytes = dedup_bytes(ing->dedup);
     ing->stats.groups_committed += began;
     ing->stats.rebuilds += dirty;
     for (ingest_op *op = ops; op; op = op->next) {
@@ -116,18 +139,31 @@ static void load(ingest *ing)
     segd_error err;
     segd_error_clear(&err);
     pthread_rwlock_wrlock(&ing->lock);
-    engine *eng = ingest_rebuild_engine(ing, &err);
-    if (eng && store_load_messages(ing->st, timefmt_now_ms() - ing->cfg.dedup_window_ms, load_message, ing) != 0) {
+    /* the message ids are read first (quick), then put into the dedup set on a second
+     * thread while this one rebuilds the engine: the two take about as long */
+    dedup_fill fill = {ing->dedup, {0}};
+    pthread_t filler;
+    int filling = 0;
+    engine *eng = NULL;
+    if (store_load_messages(ing->st, timefmt_now_ms() - ing->cfg.dedup_window_ms, load_message, &fill.keys) != 0) {
         segd_error_set(&err, 500, "store_unreadable", "the store's message ids could not be read; see the log");
-        engine_free(eng);
-        eng = NULL;
+    } else {
+        filling = pthread_create(&filler, NULL, fill_dedup, &fill) == 0;
+        if (!filling) fill_dedup(&fill);
+        eng = ingest_rebuild_engine(ing, &err);
     }
+    if (filling) pthread_join(filler, NULL);
+    free(fill.keys.v);
     if (eng) {
         engine_compact(eng);        /* the rebuild grew every array by steps: fit them */
         engine_free(ing->eng);
         ing->eng = eng;
     }
     pthread_rwlock_unlock(&ing->lock);
+    pthread_mutex_lock(&ing->stats_lock);
+    ing->stats.dedup_ids = dedup_count(ing->dedup);
+    ing->stats.dedup_bytes = dedup_bytes(ing->dedup);
+    pthread_mutex_unlock(&ing->stats_lock);
     pthread_mutex_lock(&ing->queue_lock);
     if (eng) {
         __atomic_store_n(&ing->ready, 1, __ATOMIC_RELEASE);

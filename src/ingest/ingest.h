@@ -164,6 +164,8 @@ typedef struct ingest_stats {
     uint64_t ops_committed;        /* requests inside them */
     uint64_t ops_failed;
     uint64_t rebuilds;             /* engine rebuilt after a store failure */
+    uint64_t dedup_ids;            /* message ids remembered for dedup */
+    uint64_t dedup_bytes;          /* memory they take */
 } ingest_stats;
 
 void ingest_get_stats(ingest *ing, ingest_stats *out);

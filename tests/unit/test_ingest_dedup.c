@@ -62,12 +62,33 @@ static void test_insert_is_contains_then_add(void **state)
     dedup_free(d);
 }
 
+static void test_add_keys(void **state)
+{
+    (void)state;
+    dedup_set *d = dedup_new();
+    dedup_add(d, "s", "old", 60000);
+    dedup_key keys[3000];
+    char id[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "k%d", i);
+        dedup_key_of("s", id, (int64_t)i * 60000, &keys[i]);
+    }
+    dedup_key_of("s", "old", 120000, &keys[0]);      /* an id already present: the newer minute */
+    dedup_add_keys(d, keys, 3000);
+    assert_int_equal(dedup_count(d), 3000);          /* "old" replaces k0's slot in the list, once */
+    assert_true(dedup_contains(d, "s", "old", 120000));
+    assert_true(dedup_contains(d, "s", "k2999", 2999LL * 60000));
+    assert_false(dedup_contains(d, "s", "k0", 0));   /* k0's key was overwritten above */
+    dedup_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_contains_remove),
         cmocka_unit_test(test_growth_and_prune),
         cmocka_unit_test(test_insert_is_contains_then_add),
+        cmocka_unit_test(test_add_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
