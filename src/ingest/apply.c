@@ -401,6 +401,16 @@ static void see_time(ingest *ing, person_id id, int64_t t)
         engine_attr_set(ing->eng, id, ATTR_CREATED_AT, &v);
 }
 
+/* Every event of a person (type and row: the store's key), in an array the caller
+ * frees; *n receives how many. */
+static engine_event_ref *person_events(ingest *ing, person_id id, size_t *n)
+{
+    *n = engine_person_events(ing->eng, id, NULL, 0);
+    engine_event_ref *refs = xmalloc((*n ? *n : 1) * sizeof *refs);
+    engine_person_events(ing->eng, id, refs, *n);
+    return refs;
+}
+
 /* Merges `from` into `into` in engine and store; times combine (oldest created_at
  * unless into pinned it, newest last_seen). */
 static int merge_people(ingest *ing, person_id from, person_id into)
@@ -410,9 +420,8 @@ static int merge_people(ingest *ing, person_id from, person_id into)
     if (engine_attr_get(ing->eng, from, ATTR_CREATED_AT, &c)) from_created = c.time_ms;
     if (engine_attr_get(ing->eng, from, ATTR_LAST_SEEN, &c)) from_seen = c.time_ms;
     int rc = 0;
-    size_t n = engine_person_events(ing->eng, from, NULL, 0);
-    engine_event_ref *refs = xmalloc((n ? n : 1) * sizeof *refs);
-    engine_person_events(ing->eng, from, refs, n);
+    size_t n;
+    engine_event_ref *refs = person_events(ing, from, &n);
     for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_set_person(ing->st, refs[i].type, refs[i].row, into);
     free(refs);
     if (rc) return rc;
@@ -673,9 +682,8 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
     }
     case INGEST_ERASE: {
         id = ingest_find_person(ing->eng, m->key_by, m->key);
-        size_t n = engine_person_events(ing->eng, id, NULL, 0);
-        engine_event_ref *refs = xmalloc((n ? n : 1) * sizeof *refs);
-        engine_person_events(ing->eng, id, refs, n);
+        size_t n;
+        engine_event_ref *refs = person_events(ing, id, &n);
         rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_delete(ing->st, refs[i].type, refs[i].row);
         free(refs);

@@ -674,19 +674,10 @@ int ingest_erase(ingest *ing, ingest_key_kind by, const char *key, segd_error *e
     return run_single(ing, &m, &op, err);
 }
 
-static int valid_attribute_name(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > 128 || name[0] == '$') return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)name[i] < 0x20) return 0;
-    return ingest_utf8_valid(name, len);
-}
-
 int ingest_declare_attribute(ingest *ing, const char *name, const char *type_name, segd_error *err)
 {
     segd_type t = type_name ? segd_type_parse(type_name) : SEGD_T_NONE;
-    if (!name || !valid_attribute_name(name)) {
+    if (!name || !ingest_name_valid(name, strlen(name))) {
         snprintf(err->field, sizeof err->field, "name");
         return segd_error_set(err, 400, "invalid_name",
                               "name must be 1-128 bytes of UTF-8, not starting with '$', without control characters");

@@ -152,6 +152,10 @@ char *ingest_person_store_json(ingest *ing, person_id id, size_t *len);
 int ingest_pinned(const ingest *ing, person_id id);
 void ingest_set_pinned(ingest *ing, person_id id, int pinned);
 
+/* 1 if name[0..len) may name an attribute, property or event type: 1-128 bytes of
+ * UTF-8, not starting with '$' (segd's own keys), without control characters. */
+int ingest_name_valid(const char *name, size_t len);
+
 /* 1 if s[0..len) is valid UTF-8 without NUL bytes. */
 int ingest_utf8_valid(const char *s, size_t len);
 

@@ -92,12 +92,12 @@ static ingest_field *fields_push(ingest_fields *f)
     return x;
 }
 
-static int valid_name(const char *name, size_t len)
+int ingest_name_valid(const char *name, size_t len)
 {
     if (len == 0 || len > MAX_NAME_BYTES || name[0] == '$') return 0;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
-    return 1;
+    return ingest_utf8_valid(name, len);
 }
 
 int ingest_string_array(cJSON *arr, const char *what, const char ***items, size_t *n, segd_error *err)
@@ -154,7 +154,7 @@ static int add_object(ingest_fields *out, const char *prefix, cJSON *obj, const 
 {
     for (cJSON *c = obj->child; c; c = c->next) {
         size_t klen = strlen(c->string);
-        if (!valid_name(c->string, klen)) {
+        if (!ingest_name_valid(c->string, klen)) {
             snprintf(err->field, sizeof err->field, "%s", what);
             return segd_error_set(err, 400, "invalid_name",
                                   "name \"%.64s\" in %s is empty, longer than %d bytes, starts with '$' or has control characters; rename it",
@@ -384,7 +384,7 @@ int ingest_normalize_message(cJSON *obj, int kind, int index, size_t max_bytes, 
         break;
     case INGEST_TRACK: {
         cJSON *ev = cJSON_GetObjectItemCaseSensitive(obj, "event");
-        if (!cJSON_IsString(ev) || !valid_name(ev->valuestring, strlen(ev->valuestring))) {
+        if (!cJSON_IsString(ev) || !ingest_name_valid(ev->valuestring, strlen(ev->valuestring))) {
             snprintf(err->field, sizeof err->field, "event");
             return segd_error_set(err, 400, ev ? "invalid_field" : "missing_field",
                                   "track needs \"event\": the event's name, 1-%d bytes, not starting with '$'",
