@@ -59,9 +59,14 @@ static void op_finish_failed_group(ingest *ing, ingest_op *op)
 }
 
 /* Runs one group of ops in one transaction. */
-static void run_group(ingest *ing, ingest_op *ops)
+/* Runs one group of ops in one transaction. If the store fails inside an op, the ops
+ * after it are not run: they would be applied to an engine that is ahead of the store.
+ * They are cut off the list and returned, to be run again after the rebuild; the ops
+ * before the failure commit as usual. Returns NULL when every op ran. */
+static ingest_op *run_group(ingest *ing, ingest_op *ops)
 {
     int dirty = 0;
+    ingest_op *not_run = NULL;
     int began = store_begin(ing->st) == 0;
     for (ingest_op *op = ops; op; op = op->next) {
         if (!began) {
@@ -88,6 +93,11 @@ static void run_group(ingest *ing, ingest_op *ops)
             op->result = rc < 0 ? rc : SEGD_EIO;
         }
         pthread_rwlock_unlock(&ing->lock);
+        if (dirty) {
+            not_run = op->next;
+            op->next = NULL;
+            break;
+        }
     }
     if (began && store_commit(ing->st) != 0) {
         store_rollback(ing->st);
@@ -131,6 +141,7 @@ static void run_group(ingest *ing, ingest_op *ops)
         }
     }
     pthread_mutex_unlock(&ing->stats_lock);
+    return not_run;
 }
 
 /* The writer's first job: the engine and the dedup set from the store. */
@@ -194,17 +205,25 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&ing->queue_lock);
 
+        ingest_op *again = NULL;
         if (ing->load_failed) {
             for (ingest_op *op = group; op; op = op->next)
                 op->result = segd_error_set(&op->err, 503, "not_ready", "segd could not load its store; see the log");
         } else {
-            run_group(ing, group);
+            again = run_group(ing, group);
         }
 
         pthread_mutex_lock(&ing->queue_lock);
         for (ingest_op *op = group, *next; op; op = next) {
             next = op->next;
             op->done = 1;
+        }
+        if (again) {                       /* first in line again, in their order */
+            ingest_op *tail = again;
+            while (tail->next) tail = tail->next;
+            tail->next = ing->queue_head;
+            ing->queue_head = again;
+            if (!ing->queue_tail) ing->queue_tail = tail;
         }
         pthread_cond_broadcast(&ing->done_cond);
         pthread_mutex_unlock(&ing->queue_lock);
