@@ -101,6 +101,7 @@ enum stmt_id {
     ST_LOAD_EVENTS,
     ST_LOAD_MESSAGES,
     ST_PERSON_GET,
+    ST_COUNT_PEOPLE,
     ST_INTEGRITY_CHECK,
     ST_COUNT
 };
@@ -139,6 +140,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LOAD_MESSAGES] = "SELECT source, ids, at FROM message_batches WHERE at >= ?1"
                          " ORDER BY rowid",
     [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
+    [ST_COUNT_PEOPLE] = "SELECT count(*) FROM people",
     [ST_INTEGRITY_CHECK] = "PRAGMA integrity_check",
 };
 
@@ -792,6 +794,15 @@ int store_person_get(store *s, uint32_t id, uint64_t *public_id, char **attrs_js
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return ret;
+}
+
+int64_t store_count_people(store *s)
+{
+    sqlite3_stmt *st = s->stmt[ST_COUNT_PEOPLE];
+    int rc = sqlite3_step(st);
+    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : store_error(s, "count people", rc);
+    sqlite3_reset(st);
+    return n;
 }
 
 int store_integrity_check(store *s)

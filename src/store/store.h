@@ -130,6 +130,9 @@ int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *c
  * 0 if absent, negative on error. */
 int store_person_get(store *s, uint32_t id, uint64_t *public_id, char **attrs_json, size_t *len);
 
+/* Number of people rows (to size the engine before a rebuild), or a negative code. */
+int64_t store_count_people(store *s);
+
 /* PRAGMA integrity_check: 0 when "ok", SEGD_EIO otherwise. */
 int store_integrity_check(store *s);
 

@@ -964,6 +964,23 @@ static void test_load_stops_when_callback_says_so(void **state)
     store_close(s);
 }
 
+static void test_count_people(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+
+    assert_int_equal(store_count_people(s), 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_PERSON(s, 1, 10, "{}"), 0);
+    assert_int_equal(PUT_PERSON(s, 7, 70, "{}"), 0);
+    assert_int_equal(PUT_PERSON(s, 7, 71, "{}"), 0);     /* an update is not a second person */
+    assert_int_equal(store_count_people(s), 2);          /* inside the transaction too */
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_person_delete(s, 1), 0);
+    assert_int_equal(store_count_people(s), 1);
+    store_close(s);
+}
+
 static void test_person_delete_leaves_their_events(void **state)
 {
     fixture *f = *state;
@@ -1337,6 +1354,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages_put_of_nothing_is_not_a_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_stops_when_callback_says_so, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_delete_leaves_their_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_people, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_set_person_and_delete_touch_one_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_rollback_undoes_only_its_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_undoes_the_whole_transaction, setup, teardown),
