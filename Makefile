@@ -57,7 +57,39 @@ unit: asan
 bench: segd
 	bench/run.sh
 
+# libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for FUZZ_SECONDS over a copy of its seed
+# corpus (tests/fuzz/run.sh); FUZZ_TARGETS="jsonscan timefmt" picks some. Needs clang and its
+# fuzzer runtime (scripts/install-deps.sh fuzz). Not part of `make test`: it takes minutes.
+# Library objects carry coverage (fuzzer-no-link); only the targets link libFuzzer's main.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_CFLAGS  := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/bin/fuzz_%)
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BINS): build/fuzz/bin/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+# Bounded soak test (tests/soak/soak.mjs, Node 18+): SOAK_SECONDS of mixed load from concurrent
+# clients on the release build, compared with the clients' model of what was acknowledged before
+# and after a kill -9; RSS sampled and bounded. Prints "N passed, N failed". Not part of
+# `make test`: it takes minutes. SOAK_CLIENTS, SOAK_SEED ...: see the head of soak.mjs.
+SOAK_SECONDS ?= 120
+
+soak: all
+	SEGD_BIN=$(CURDIR)/segd SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.mjs
+
 clean:
 	rm -rf build segd
 
--include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) $(wildcard build/fuzz/bin/*.d)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what segd needs and is missing, on Debian 12, as root or through sudo.
-# Usage: scripts/install-deps.sh build|test
+# Usage: scripts/install-deps.sh build|test|fuzz
 #   build: make, a C compiler, pkg-config and the -dev libraries segd links
 #   test:  build's, plus cmocka and Node.js (from Debian when no node is installed)
+#   fuzz:  build's, plus clang and its libFuzzer runtime (`make fuzz`)
 # Checks before installing (command -v, dpkg -s) so a machine that already has a tool,
 # such as a Node.js from another source, keeps it: `apt-get install npm` would conflict.
 set -eu
@@ -19,6 +20,11 @@ done
 if [ "$what" = test ]; then
     dpkg -s libcmocka-dev >/dev/null 2>&1 || need+=(libcmocka-dev)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
+fi
+if [ "$what" = fuzz ]; then
+    command -v clang >/dev/null 2>&1 || need+=(clang)
+    # clang only recommends its runtime libraries (libclang_rt.fuzzer among them)
+    dpkg -s libclang-rt-dev >/dev/null 2>&1 || need+=(libclang-rt-dev)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -22,6 +22,13 @@ static int is_hex(char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Set by scan_string when it met a \u0000 escape (valid JSON, refused by segd). */
+typedef struct scan_state {
+    size_t first_nul;          /* offset of the first \u0000 escape, or (size_t)-1 */
+} scan_state;
+
+static __thread scan_state *current_state;
+
 /* Scans a string starting at s[i] == '"'; returns the offset after it, or sets *bad. */
 static size_t scan_string(const char *s, size_t i, size_t len, size_t *bad)
 {
@@ -36,6 +43,8 @@ static size_t scan_string(const char *s, size_t i, size_t len, size_t *bad)
             if (e == 'u') {
                 for (size_t k = 2; k < 6; k++)
                     if (i + k >= len || !is_hex(s[i + k])) { *bad = i + k < len ? i + k : len; return i; }
+                if (current_state && current_state->first_nul == (size_t)-1 && memcmp(s + i + 2, "0000", 4) == 0)
+                    current_state->first_nul = i;
                 i += 6;
                 continue;
             }
@@ -68,6 +77,26 @@ static size_t scan_number(const char *s, size_t i, size_t len, size_t *bad)
         while (i < len && is_digit(s[i])) i++;
     }
     return i;
+}
+
+int jsonscan_validate(const char *s, size_t len, size_t *at)
+{
+    scan_state st = {(size_t)-1};
+    current_state = &st;
+    size_t bad = jsonscan_error_offset(s, len);
+    current_state = NULL;
+    /* a complete text scans to its end; an incomplete one stops there too, so check
+     * that the scanner saw the whole value: the last non-space byte closes it */
+    if (bad < len) {
+        *at = bad;
+        return JSONSCAN_SYNTAX;
+    }
+    if (st.first_nul != (size_t)-1) {
+        *at = st.first_nul;
+        return JSONSCAN_NUL;
+    }
+    *at = len;
+    return JSONSCAN_OK;
 }
 
 size_t jsonscan_error_offset(const char *s, size_t len)

@@ -113,7 +113,8 @@ int timefmt_is_datetime(const char *s, size_t len)
 
 char *timefmt_format(int64_t ms, char *buf)
 {
-    int64_t days = ms >= 0 ? ms / 86400000LL : -((-ms + 86399999LL) / 86400000LL);
+    int64_t days = ms / 86400000LL;
+    if (ms % 86400000LL < 0) days--;            /* floor, without negating (INT64_MIN) */
     int64_t rem = ms - days * 86400000LL;
     int64_t y;
     unsigned m, d;

@@ -231,18 +231,6 @@ static int check_access(http_server *srv, http_request *req, int body_parsed)
     return 0;
 }
 
-/* 1 if the JSON text holds a \u0000 escape: cJSON would decode it into a NUL that
- * silently ends the string, so such bodies are refused. */
-static int has_escaped_nul(const char *s, size_t len)
-{
-    for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), "\\u0000", 6)); p++) {
-        size_t backslashes = 0;
-        for (const char *q = p; q > s && q[-1] == '\\'; q--) backslashes++;
-        if (backslashes % 2 == 0) return 1;       /* the backslash is not itself escaped */
-    }
-    return 0;
-}
-
 /* ---- the libmicrohttpd callbacks ---- */
 
 static int64_t micros_since(const struct timespec *t0)
@@ -355,9 +343,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             http_reply_error(req, &err);
             return MHD_YES;
         }
-        if (has_escaped_nul(req->body, req->body_len)) {
-            http_reply_errorf(req, 400, "invalid_utf8",
-                              "a string holds a \\u0000 (NUL) escape, which segd does not store; remove it");
+        size_t at;
+        int strict = jsonscan_validate(req->body, req->body_len, &at);
+        if (strict != JSONSCAN_OK) {
+            segd_error err;
+            segd_error_clear(&err);
+            if (strict == JSONSCAN_NUL)
+                segd_error_set(&err, 400, "invalid_utf8",
+                               "a string holds a \\u0000 (NUL) escape at byte %zu, which segd does not store; remove it", at);
+            else
+                segd_error_set(&err, 400, "invalid_json",
+                               "the body is not valid JSON (at byte %zu); check escapes, quoting, commas and brackets there", at);
+            err.at = (long)at;
+            http_reply_error(req, &err);
             return MHD_YES;
         }
     }

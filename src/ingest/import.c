@@ -7,6 +7,7 @@
  * thread normalises chunk N and waits for ingest's writer to commit it.
  */
 #include "import.h"
+#include "../base/jsonscan.h"
 #include "internal.h"
 #include "../base/alloc.h"
 
@@ -543,6 +544,19 @@ static void ndjson_line(import_job *job, const char *p, size_t len)
                        at + 1);
         return;
     }
+    size_t at;
+    int strict = jsonscan_validate(p, len, &at);      /* cJSON turns bad \u escapes into NULs */
+    if (strict != JSONSCAN_OK) {
+        cJSON_Delete(msg);
+        segd_error *e = bad_line(job, line, 0);
+        e->at = (long)at;
+        if (strict == JSONSCAN_NUL)
+            set_line_error(e, "invalid_utf8", NULL,
+                           "the line holds a \\u0000 (NUL) escape at byte %zu, which segd does not store; remove it", at + 1);
+        else
+            set_line_error(e, "invalid_json", NULL, "the line is not valid JSON (at byte %zu): check its escapes", at + 1);
+        return;
+    }
     chunk_add(filling(job), msg, line);
 }
 
@@ -773,7 +787,8 @@ static cJSON *csv_tags(const char *cell, size_t len)
 {
     if (cell[0] == '[') {
         cJSON *arr = cJSON_ParseWithLength(cell, len);
-        int ok = cJSON_IsArray(arr);
+        size_t at;
+        int ok = cJSON_IsArray(arr) && jsonscan_validate(cell, len, &at) == JSONSCAN_OK;
         for (cJSON *c = ok ? arr->child : NULL; c; c = c->next) ok &= cJSON_IsString(c);
         if (ok) return arr;
         cJSON_Delete(arr);
@@ -835,7 +850,8 @@ static void csv_row(import_job *job, const char *rec, size_t n_spans, long line)
             cJSON_AddItemToObjectCS(msg, key, cJSON_CreateString(cell));
         } else if (col == job->col_props) {
             cJSON *props = cJSON_ParseWithLength(cell, len);
-            if (!cJSON_IsObject(props)) {
+            size_t at;
+            if (!cJSON_IsObject(props) || jsonscan_validate(cell, len, &at) != JSONSCAN_OK) {
                 cJSON_Delete(props);
                 set_line_error(bad_line(job, line, 0), "invalid_properties", "properties",
                                "properties must be a JSON object's text, such as {\"\"plan\"\": \"\"pro\"\"} inside a quoted field (or empty)");

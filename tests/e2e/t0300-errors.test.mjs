@@ -131,6 +131,13 @@ describe('errors', () => {
             expectError(r2, 400, 'invalid_utf8');
         });
 
+        it('a malformed \\u escape -> 400 invalid_json at its first bad byte, not a string cut short', async () => {
+            // cJSON decodes \uZZZZ into a NUL byte: "bad\uZZZZx" would have named user "bad"
+            const r = await s.post('/v1/identify', '{"userId":"bad\\uZZZZx","traits":{"plan":"b"}}');
+            expectError(r, 400, 'invalid_json', { at: 16 });
+            assert.equal((await s.get('/api/people/bad')).status, 404, 'the id must not be cut at the escape');
+        });
+
         it('a key twice in an object -> 400 duplicate_key', async () => {
             expectError(await s.post('/v1/identify', '{"userId":"u","traits":{"a":1,"a":2}}'), 400, 'duplicate_key');
             expectError(await s.post('/v1/track', '{"userId":"u","event":"e","properties":{"p":{"q":1,"q":1}}}'), 400, 'duplicate_key');

@@ -42,11 +42,29 @@ static void test_valid_texts_run_to_the_end(void **state)
     assert_int_equal(at(deep), 20000);               /* any depth, no recursion */
 }
 
+static void test_validate(void **state)
+{
+    (void)state;
+    size_t at;
+    const char *ok = "{\"userId\":\"u1\\u00e9\"}";
+    assert_int_equal(jsonscan_validate(ok, strlen(ok), &at), JSONSCAN_OK);
+    assert_int_equal(at, strlen(ok));
+    const char *nul = "{\"userId\":\"u1\\u0000x\"}";
+    assert_int_equal(jsonscan_validate(nul, strlen(nul), &at), JSONSCAN_NUL);
+    assert_int_equal(at, 13);
+    const char *badhex = "{\"userId\":\"u1\\uZZZZx\"}";     /* cJSON makes this a NUL */
+    assert_int_equal(jsonscan_validate(badhex, strlen(badhex), &at), JSONSCAN_SYNTAX);
+    assert_int_equal(at, 15);
+    const char *escaped_backslash = "{\"a\":\"\\\\u0000\"}";   /* a backslash, then text u0000 */
+    assert_int_equal(jsonscan_validate(escaped_backslash, strlen(escaped_backslash), &at), JSONSCAN_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_valid_texts_run_to_the_end),
+        cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
