@@ -224,7 +224,7 @@ static uint64_t email_hash_of(const void *ctx, uint32_t p)
 
 static person_id find_by_public(const engine *e, uint64_t public_id)
 {
-    uint32_t pos;
+    idindex_probe pos;
     for (uint32_t p = idindex_first(&e->by_public, hash_u64(public_id), &pos); p != IDINDEX_EMPTY;
          p = idindex_next(&e->by_public, &pos))
         if ((uint64_t)column_int64(&e->people, p) == public_id) return p;
@@ -233,7 +233,7 @@ static person_id find_by_public(const engine *e, uint64_t public_id)
 
 static person_id find_by_user_code(const engine *e, uint32_t code)
 {
-    uint32_t pos;
+    idindex_probe pos;
     if (code == STRPOOL_NONE) return PERSON_NONE;
     for (uint32_t p = idindex_first(&e->by_user, hash_u64(code), &pos); p != IDINDEX_EMPTY;
          p = idindex_next(&e->by_user, &pos))
@@ -252,7 +252,7 @@ static person_id find_by_email(const engine *e, const char *s, size_t len)
 {
     folded q;
     person_id best = PERSON_NONE;
-    uint32_t pos;
+    idindex_probe pos;
     fold_email(&q, s, len);
     for (uint32_t p = idindex_first(&e->by_email, hash_bytes(q.s, q.len), &pos); p != IDINDEX_EMPTY;
          p = idindex_next(&e->by_email, &pos)) {
@@ -323,6 +323,14 @@ static int identity_conflict(const engine *e, person_id p, int attr, const segd_
 }
 
 /* ---- people ---- */
+
+void engine_reserve(engine *e, uint32_t people, uint32_t strings)
+{
+    strpool_reserve(&e->pool, strings);
+    idindex_reserve(&e->by_public, people, public_hash_of, e);
+    idindex_reserve(&e->by_user, people, user_hash_of, e);
+    idindex_reserve(&e->by_email, people, email_hash_of, e);
+}
 
 int engine_person_exists(const engine *e, person_id id)
 {

@@ -97,13 +97,27 @@ enum {
  * aborts). Free with engine_free. */
 engine *engine_new(const engine_limits *limits);
 
+/* Sizes the engine ahead for `people` people and `strings` distinct strings, so that a
+ * rebuild of a known size never regrows (and rehashes) the identity indexes (public
+ * id, user_id, email) or the string pool's entry array and index. A hint, never
+ * required: more still fit (the tables then grow as usual); a hint at or below what
+ * the engine holds changes nothing; never shrinks. Spare left by an over-estimate
+ * (about 16 bytes a person and 35 a string) stays allocated until engine_compact, so
+ * count, do not guess high: typical people have 3 to 5 strings of their own (user_id,
+ * email, name, phone), and values that people share (countries, plans) count once.
+ * Call it before loading: reserving a non-empty engine rehashes what it holds.
+ * Invalidates pointers from earlier getters; cannot fail (allocation failure aborts). */
+void engine_reserve(engine *e, uint32_t people, uint32_t strings);
+
 /* Frees the engine and everything it owns. engine_free(NULL) is a no-op. */
 void engine_free(engine *e);
 
 /* ---- strings ---- */
 
 /* The bytes of a pool string (NUL-terminated; *len set if len != NULL), or NULL for an
- * unknown code. Valid until the string's last reference is dropped. */
+ * unknown code. Like every getter's pointer, valid until the next mutating call (short
+ * strings live in the pool's entry array, which interning a new string may move):
+ * copy the bytes before handing them back to a setter along with new strings. */
 const char *engine_string(const engine *e, uint32_t code, size_t *len);
 
 /* The code of an already-interned string, or UINT32_MAX when the pool does not hold it

@@ -34,7 +34,7 @@ static uint64_t name_hash(const void *ctx, uint32_t idx)
 
 int namemap_find(const namemap *m, const char *name)
 {
-    uint32_t pos;
+    idindex_probe pos;
     uint64_t h = hash_bytes(name, strlen(name));
     for (uint32_t i = idindex_first(&m->index, h, &pos); i != IDINDEX_EMPTY;
          i = idindex_next(&m->index, &pos))

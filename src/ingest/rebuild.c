@@ -163,6 +163,9 @@ static int on_event(void *ctx, int type, uint32_t row, uint32_t person, int64_t 
 engine *ingest_rebuild_engine(ingest *ing, segd_error *err)
 {
     rebuild_ctx r = {ing, engine_new(&ing->cfg.limits), err};
+    int64_t people = store_count_people(ing->st);
+    if (people > 0 && people < UINT32_MAX / 4)   /* user_id, email, name, phone: ~4 distinct strings each */
+        engine_reserve(r.eng, (uint32_t)people, (uint32_t)people * 4);
     free(ing->created_pinned);
     ing->created_pinned = NULL;
     ing->created_pinned_cap = 0;

@@ -1,6 +1,6 @@
 /* test_engine.c - unit tests of the in-memory engine's public face (src/engine/engine.h):
  * typed attributes, identity indexes, erasure, merge, events, accounting, compaction,
- * and a randomized run mirrored in a plain reference model. engine_check runs after
+ * reserving ahead of a load, and a randomized run mirrored in a plain reference model. engine_check runs after
  * every mutation. The engine's parts have their own tests (test_engine_*.c).
  */
 #include <setjmp.h>
@@ -558,7 +558,8 @@ static void test_erase(void **state)
     int tags = engine_prop_declare(e, visit, "tags", SEGD_T_LIST);
     person_id p = create(e, 1), q = create(e, 2);
     set_ok(e, p, ATTR_USER_ID, str_val("secret-user"));
-    set_ok(e, p, ATTR_EMAIL, str_val("Secret@Mail.com"));
+    /* long enough for a heap copy of its own (short strings live in the pool's entries) */
+    set_ok(e, p, ATTR_EMAIL, str_val("Secret.Person@Mail.com"));
     const char *anon[] = { "secret-anon" };
     set_ok(e, p, ATTR_ANONYMOUS_IDS, list_val(anon, 1));
     set_ok(e, p, ATTR_NAME, str_val("Shared Name"));
@@ -589,10 +590,10 @@ static void test_erase(void **state)
     assert_int_equal(engine_person_public_id(e, p), 0);
     assert_int_equal(engine_person_by_public_id(e, 1), PERSON_NONE);
     assert_int_equal(engine_person_by_user_id(e, "secret-user", 11), PERSON_NONE);
-    assert_int_equal(engine_person_by_email(e, "secret@mail.com", 15), PERSON_NONE);
+    assert_int_equal(engine_person_by_email(e, "secret.person@mail.com", 22), PERSON_NONE);
     assert_int_equal(engine_person_by_anonymous_id(e, "secret-anon", 11), PERSON_NONE);
     /* the person's own strings are gone from the pool; shared ones stay */
-    const char *gone[] = { "secret-user", "Secret@Mail.com", "secret-anon", "/secret-page", "secret-tag" };
+    const char *gone[] = { "secret-user", "Secret.Person@Mail.com", "secret-anon", "/secret-page", "secret-tag" };
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) assert_int_equal(code_of(e, gone[i]), UINT32_MAX);
     assert_int_not_equal(code_of(e, "Shared Name"), UINT32_MAX);
     assert_int_not_equal(code_of(e, "shared-tag"), UINT32_MAX);
@@ -619,7 +620,7 @@ static void test_erase(void **state)
     assert_int_equal(after.people, 1);
     assert_int_equal(after.events, 5);
     assert_true(after.strings < before.strings);
-    assert_true(after.string_bytes < before.string_bytes);
+    assert_true(after.string_bytes < before.string_bytes);   /* the email's heap copy */
 
     /* the id is never reused */
     person_id r = create(e, 1);
@@ -884,7 +885,7 @@ static void test_memory_usage(void **state)
     assert_true(m0.people_bytes > 0);
     enum { N = 20000, EVENTS = 200000 };
     char buf[64];
-    size_t distinct = 0;
+    size_t distinct = 0, long_bytes = 0;   /* all distinct strings; those of 16 bytes or more */
     for (int i = 0; i < N; i++) {
         person_id p = engine_person_create(e, 1 + (uint64_t)i);
         snprintf(buf, sizeof buf, "user-%d", i);
@@ -895,6 +896,7 @@ static void test_memory_usage(void **state)
         v = str_val(buf);
         engine_attr_set(e, p, ATTR_EMAIL, &v);
         distinct += strlen(buf);
+        long_bytes += strlen(buf);
         v = str_val(i % 2 ? "Ada" : "Bob");
         engine_attr_set(e, p, ATTR_NAME, &v);
         snprintf(buf, sizeof buf, "+33 6 %08d", i);
@@ -934,7 +936,9 @@ static void test_memory_usage(void **state)
     assert_int_equal(after.strings, 0);
     assert_int_equal(after.events, 0);
     assert_true(after.people_bytes < m.people_bytes / 2);
-    assert_true(after.string_bytes + distinct < m.string_bytes);   /* the pool's tables stay */
+    /* the pool's tables stay (short strings lived in them, now zeroed); the heap copies
+     * of the long ones go */
+    assert_true(after.string_bytes + long_bytes < m.string_bytes);
     engine_free(e);
 }
 
@@ -1281,6 +1285,101 @@ static void test_compact(void **state)
     assert_same_engine(ref, cmp);
     engine_free(cmp);
     engine_free(ref);
+}
+
+/* ---- reserving ---- */
+
+/* Restores people [from, to) as a rebuild does, each with 3 strings of their own (a
+ * short user_id and phone, a long email) and one of 2 shared names; checks the engine
+ * every 500 people. */
+static void reserve_load(engine *e, int from, int to)
+{
+    char buf[64];
+    for (int i = from; i < to; i++) {
+        person_id p = (person_id)i;
+        assert_int_equal(engine_person_restore(e, p, 1000 + (uint64_t)i), SEGD_OK);
+        snprintf(buf, sizeof buf, "u%d", i);
+        put(e, p, ATTR_USER_ID, str_val(buf));
+        snprintf(buf, sizeof buf, "person%d@example.com", i);
+        put(e, p, ATTR_EMAIL, str_val(buf));
+        put(e, p, ATTR_NAME, str_val(i % 2 ? "Ada" : "Bob"));
+        snprintf(buf, sizeof buf, "+49 %09d", i);
+        put(e, p, ATTR_PHONE, str_val(buf));
+        put(e, p, ATTR_CREATED_AT, time_val(1700000000000 + i));
+        if (i % 500 == 0) CHECK_OK(e);
+    }
+    CHECK_OK(e);
+}
+
+/* engine_reserve sizes the tables ahead: a load of the reserved size never regrows them
+ * and leaves no spare in them, and gives the same engine as a load without the hint.
+ * A hint is never required: loading past it, reserving less than the engine holds, or
+ * reserving a loaded engine works as before. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    enum { N = 3000, STRINGS = 3 * N + 2 };
+    engine_memory fresh, m;
+    engine *plain = engine_new(NULL), *hinted = engine_new(NULL);
+    engine_memory_usage(hinted, &fresh);
+    engine_reserve(hinted, 0, 0);                /* nothing to size for: nothing allocated */
+    engine_memory_usage(hinted, &m);
+    assert_memory_equal(&m, &fresh, sizeof m);
+    engine_reserve(hinted, N, STRINGS);
+    CHECK_OK(hinted);
+    engine_memory_usage(hinted, &m);
+    assert_int_equal(m.people, 0);
+    assert_int_equal(m.strings, 0);
+    assert_true(m.people_bytes >= fresh.people_bytes + 3 * 4 * N);          /* identity indexes */
+    assert_true(m.string_bytes >= fresh.string_bytes + (size_t)STRINGS * 8); /* pool tables */
+
+    reserve_load(plain, 0, 1);
+    reserve_load(hinted, 0, 1);
+    /* white box: short strings live in the pool's entry array, so while this pointer
+     * stays put the array has not moved (it was not regrown) */
+    const char *u0 = engine_string(hinted, code_of(hinted, "u0"), NULL);
+    reserve_load(plain, 1, N);
+    reserve_load(hinted, 1, N);
+    assert_ptr_equal(engine_string(hinted, code_of(hinted, "u0"), NULL), u0);
+    assert_same_engine(plain, hinted);
+    for (int i = 0; i < N; i += 97) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "u%d", i);
+        assert_int_equal(engine_person_by_user_id(hinted, buf, strlen(buf)), i);
+        snprintf(buf, sizeof buf, "PERSON%d@example.com", i);
+        assert_int_equal(engine_person_by_email(hinted, buf, strlen(buf)), i);
+        assert_int_equal(engine_person_by_public_id(hinted, 1000 + (uint64_t)i), i);
+    }
+
+    /* an exact hint leaves what compaction would: the pool is already fitted, and the
+     * identity indexes hold less spare than growth left in the plain engine's */
+    engine_memory hinted_mem, plain_mem;
+    engine_memory_usage(hinted, &hinted_mem);
+    engine_memory_usage(plain, &plain_mem);
+    assert_int_equal(hinted_mem.strings, STRINGS);
+    assert_true(hinted_mem.people_bytes < plain_mem.people_bytes);
+    assert_true(hinted_mem.string_bytes < plain_mem.string_bytes);
+    engine_memory hinted_fit = compact_ok(hinted), plain_fit = compact_ok(plain);
+    assert_int_equal(hinted_fit.string_bytes, hinted_mem.string_bytes);
+    assert_int_equal(hinted_fit.people_bytes, plain_fit.people_bytes);
+    assert_int_equal(hinted_fit.string_bytes, plain_fit.string_bytes);
+
+    /* a hint below what the engine holds changes nothing */
+    engine_reserve(hinted, N / 2, STRINGS / 2);
+    engine_memory_usage(hinted, &m);
+    assert_memory_equal(&m, &hinted_fit, sizeof m);
+
+    /* reserving a loaded engine rehashes what it holds; loading past a hint grows as usual */
+    engine_reserve(hinted, 2 * N, 2 * STRINGS);
+    CHECK_OK(hinted);
+    assert_same_engine(plain, hinted);
+    reserve_load(plain, N, 3 * N);
+    reserve_load(hinted, N, 3 * N);
+    assert_same_engine(plain, hinted);
+    compact_ok(hinted);
+    assert_same_engine(plain, hinted);
+    engine_free(hinted);
+    engine_free(plain);
 }
 
 /* ---- randomized run against a reference model ---- */
@@ -1770,6 +1869,7 @@ int main(void)
         cmocka_unit_test(test_attr_drop),
         cmocka_unit_test(test_memory_usage),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_random_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

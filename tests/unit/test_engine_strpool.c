@@ -1,6 +1,7 @@
 /* test_engine_strpool.c - unit tests of the string intern pool (src/engine/strpool.c):
  * interning, reference counts, freeing on the last reference, code reuse, compaction,
- * and a random run against a plain model, with strpool_check after every mutation.
+ * short strings in their entry and long ones on the heap, reserving, and a random run
+ * against a plain model, with strpool_check after every mutation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -144,6 +145,96 @@ static void test_compact(void **state)
     strpool_release(&p);
 }
 
+/* Strings shorter than STRPOOL_INLINE bytes live in their entry, longer ones on the
+ * heap; both read back the same, and a freed one leaves no byte behind in its entry
+ * (strpool_check checks free entries are zero). */
+static void test_inline_and_heap(void **state)
+{
+    (void)state;
+    strpool p;
+    strpool_init(&p);
+    char buf[64];
+    uint32_t codes[40];
+    for (int n = 0; n < 40; n++) {
+        for (int i = 0; i < n; i++) buf[i] = (char)('a' + (n + i) % 26);
+        if (n > 3) buf[2] = 0;   /* embedded NUL bytes count too */
+        codes[n] = strpool_intern(&p, buf, (size_t)n);
+        CHECK_OK(&p);
+    }
+    /* only strings of 16 bytes or more own a heap block */
+    size_t heap = p.string_bytes;
+    assert_true(heap > 0);
+    for (int n = 0; n < 40; n++) {
+        for (int i = 0; i < n; i++) buf[i] = (char)('a' + (n + i) % 26);
+        if (n > 3) buf[2] = 0;
+        size_t len = 99;
+        const char *got = strpool_get(&p, codes[n], &len);
+        assert_int_equal(len, n);
+        assert_memory_equal(got, buf, (size_t)n);
+        assert_int_equal(got[n], 0);
+        assert_int_equal(strpool_find(&p, buf, (size_t)n), codes[n]);
+        size_t before = p.string_bytes;
+        strpool_unref(&p, codes[n]);
+        CHECK_OK(&p);
+        if (n < STRPOOL_INLINE) assert_int_equal(p.string_bytes, before);
+        else assert_true(p.string_bytes < before);
+        assert_int_equal(strpool_find(&p, buf, (size_t)n), STRPOOL_NONE);
+    }
+    assert_int_equal(p.string_bytes, 0);
+    assert_int_equal(p.live, 0);
+    /* a prefix of a pool string is interned from the pool's own bytes, also while the
+     * entry array moves */
+    uint32_t whole = strpool_intern(&p, "short-string", 12);
+    for (int i = 0; p.free_head != STRPOOL_NONE || p.n_codes < p.cap; i++) {
+        snprintf(buf, sizeof buf, "filler-%d", i);
+        strpool_intern(&p, buf, strlen(buf));
+    }
+    const strpool_entry *entries = p.entries;
+    const char *own = strpool_get(&p, whole, NULL);
+    uint32_t prefix = strpool_intern(&p, own, 5);           /* the array is full: it moves */
+    assert_ptr_not_equal(p.entries, entries);
+    assert_string_equal(strpool_get(&p, prefix, NULL), "short");
+    strpool_intern(&p, "a long string that release frees", 33);
+    CHECK_OK(&p);
+    strpool_release(&p);   /* frees heap copies of live strings too (the sanitizers check) */
+}
+
+/* A reserved pool takes that many strings without moving its entries (short strings'
+ * pointers stay put) or regrowing its index; reserving less changes nothing. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    strpool p;
+    strpool_init(&p);
+    uint32_t first = strpool_intern(&p, "first", 5);
+    strpool_reserve(&p, 1);   /* below what it holds */
+    CHECK_OK(&p);
+    strpool_reserve(&p, 5000);
+    CHECK_OK(&p);
+    assert_int_equal(p.cap, 5000);
+    uint32_t index_cap = p.index.cap;
+    assert_true((uint64_t)5000 * 4 <= (uint64_t)index_cap * 3);
+    const char *at = strpool_get(&p, first, NULL);
+    assert_string_equal(at, "first");
+    char buf[32];
+    for (int i = 1; i < 5000; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        strpool_intern(&p, buf, strlen(buf));
+    }
+    CHECK_OK(&p);
+    assert_int_equal(p.live, 5000);
+    assert_ptr_equal(strpool_get(&p, first, NULL), at);   /* never moved */
+    assert_int_equal(p.cap, 5000);
+    assert_int_equal(p.index.cap, index_cap);
+    size_t full = strpool_memory(&p);
+    strpool_compact(&p);                                   /* nothing spare to give back */
+    assert_int_equal(strpool_memory(&p), full);
+    strpool_intern(&p, "one more", 8);                     /* past the hint: grows as usual */
+    CHECK_OK(&p);
+    assert_true(p.cap > 5000);
+    strpool_release(&p);
+}
+
 /* Random interns and unrefs mirrored in per-string counts. */
 static void test_random(void **state)
 {
@@ -184,6 +275,8 @@ int main(void)
         cmocka_unit_test(test_intern_and_find),
         cmocka_unit_test(test_memory_accounting),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_inline_and_heap),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
