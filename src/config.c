@@ -147,3 +147,12 @@ int config_parse(segd_config *cfg, int argc, char **argv)
     }
     return 0;
 }
+
+void config_ingest(const segd_config *cfg, ingest_config *out)
+{
+    ingest_config_defaults(out);
+    out->limits.max_attributes = (uint32_t)cfg->max_attributes;
+    out->limits.max_event_types = (uint32_t)cfg->max_event_types;
+    out->limits.max_properties = (uint32_t)cfg->max_properties;
+    out->max_message_bytes = (size_t)cfg->max_message_bytes;
+}

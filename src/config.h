@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ingest/ingest.h"
+
 typedef struct segd_config {
     char listen[256];              /* ADDR:PORT */
     char data[1024];               /* data directory */
@@ -30,6 +32,10 @@ typedef struct segd_config {
  * argument after "serve"). Returns 0, 1 when --help was printed, or -1 after printing
  * a usage error to stderr. */
 int config_parse(segd_config *cfg, int argc, char **argv);
+
+/* The ingest settings the configuration gives (limits, message size): what `segd
+ * serve` and `segd import --data` use, so both accept the same data. */
+void config_ingest(const segd_config *cfg, ingest_config *out);
 
 /* Prints the option table as --help text (markdown = 0) or a markdown table. */
 void config_print_help(FILE *out, int markdown);

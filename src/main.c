@@ -55,11 +55,7 @@ static int serve(int argc, char **argv)
     store *st = store_open(cfg.data, &err);
     if (!st) goto fail;
     ingest_config icfg;
-    ingest_config_defaults(&icfg);
-    icfg.limits.max_attributes = (uint32_t)cfg.max_attributes;
-    icfg.limits.max_event_types = (uint32_t)cfg.max_event_types;
-    icfg.limits.max_properties = (uint32_t)cfg.max_properties;
-    icfg.max_message_bytes = (size_t)cfg.max_message_bytes;
+    config_ingest(&cfg, &icfg);
     ing = ingest_open(st, &icfg, &err);
     if (!ing) goto fail;
     /* serve /livez and /readyz (503) while the engine is rebuilt; announce when ready */

@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "../base/alloc.h"
+#include "../config.h"
 #include "../ingest/import.h"
 #include "../store/store.h"
 
@@ -390,7 +391,16 @@ static int run_local(const cli_opts *o, char **files, int n_files, const int *fo
                 strcmp(err.code, "data_dir_locked") == 0 ? " (a running server owns it: import through it with --server URL)" : "");
         return 1;
     }
-    ingest *ing = ingest_open(st, NULL, &err);
+    /* the limits a server on this directory would use: SEGD_MAX_ATTRIBUTES and the
+     * others of `segd serve --help` from the environment */
+    segd_config scfg;
+    ingest_config icfg;
+    if (config_parse(&scfg, 0, NULL) != 0) {
+        store_close(st);
+        return 2;
+    }
+    config_ingest(&scfg, &icfg);
+    ingest *ing = ingest_open(st, &icfg, &err);
     if (!ing || ingest_wait_ready(ing, &err) != 0) {
         fprintf(stderr, "segd import: cannot load %s: %s\n", o->data_dir, err.message);
         ingest_close(ing);

@@ -30,6 +30,18 @@ describe('segd import --data', () => {
     before(() => { files = makeDataDir('segd-e2e-files-'); });
     after(() => removeDataDir(files));
 
+    it('takes the limits a server would use from the environment (SEGD_MAX_ATTRIBUTES)', async (t) => {
+        const dir = makeDataDir();
+        t.after(() => removeDataDir(dir));
+        // 10 standard attributes + 7 here: one too many for a limit of 16
+        const f = writeFile(files, 'wide.csv', 'user_id,a1,a2,a3,a4,a5,a6,a7\nw1,1,2,3,4,5,6,7\n');
+        const limited = await segdImport(['--data', dir, f], { env: { SEGD_MAX_ATTRIBUTES: '16' } });
+        assert.equal(limited.code, 1, limited.stderr);
+        assert.match(limited.stderr, /limit_attributes/);
+        const open = await segdImport(['--data', dir, f]);
+        assert.equal(open.code, 0, open.stderr);
+    });
+
     it('imports NDJSON into a data directory; a server started on it has the data; re-importing applies nothing twice', async (t) => {
         const dir = makeDataDir();
         t.after(() => removeDataDir(dir));
