@@ -72,6 +72,10 @@ void http_reply_json(http_request *req, int status, cJSON *body);
 /* Replies {"error":{"code","message",["field"],["at"],["index"]}} with err->status. */
 void http_reply_error(http_request *req, const segd_error *err);
 
+/* The same with "errors": the list of bad messages of a batch (taken over and freed;
+ * NULL for none). */
+void http_reply_error_list(http_request *req, const segd_error *err, cJSON *errors);
+
 /* Builds a segd_error and replies with it. */
 void http_reply_errorf(http_request *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -22,18 +22,6 @@ static const engine *read_begin(http_server *srv, http_request *req)
 
 /* ---- tracking API (Segment spec) ---- */
 
-static void reply_write_error(http_request *req, const segd_error *err, cJSON *bad)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(e, "code", err->code);
-    cJSON_AddStringToObject(e, "message", err->message);
-    if (err->field[0]) cJSON_AddStringToObject(e, "field", err->field);
-    if (err->index >= 0) cJSON_AddNumberToObject(e, "index", err->index);
-    if (bad) cJSON_AddItemToObject(e, "errors", bad);
-    http_reply_json(req, err->status ? err->status : 500, root);
-}
-
 static void handle_track_api(http_server *srv, http_request *req)
 {
     segd_error err;
@@ -55,7 +43,7 @@ static void handle_track_api(http_server *srv, http_request *req)
     int applied = 0;
     cJSON *bad = NULL;
     if (ingest_messages(srv->ing, "default", msgs, kind, 0, &applied, &bad, &err) != 0) {
-        reply_write_error(req, &err, bad);
+        http_reply_error_list(req, &err, bad);
         return;
     }
     cJSON *ok = cJSON_CreateObject();

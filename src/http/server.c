@@ -66,7 +66,14 @@ static cJSON *error_json(const segd_error *err)
 
 void http_reply_error(http_request *req, const segd_error *err)
 {
-    http_reply_json(req, err->status ? err->status : 500, error_json(err));
+    http_reply_error_list(req, err, NULL);
+}
+
+void http_reply_error_list(http_request *req, const segd_error *err, cJSON *errors)
+{
+    cJSON *root = error_json(err);
+    if (errors) cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(root, "error"), "errors", errors);
+    http_reply_json(req, err->status ? err->status : 500, root);
 }
 
 void http_reply_errorf(http_request *req, int status, const char *code, const char *fmt, ...)

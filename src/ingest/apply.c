@@ -389,16 +389,15 @@ static uint64_t draw_public_id(ingest *ing)
     }
 }
 
-/* Moves the times: last_seen is the newest message time, created_at the oldest
- * unless a trait pinned it. */
-static void see_time(ingest *ing, person_id id, int64_t t)
+/* See internal.h. */
+void ingest_see_time(ingest *ing, engine *e, person_id id, int64_t t)
 {
     segd_cell c;
     segd_value v = {.type = SEGD_T_DATETIME, .time_ms = t};
-    if (!engine_attr_get(ing->eng, id, ATTR_LAST_SEEN, &c) || c.time_ms < t)
-        engine_attr_set(ing->eng, id, ATTR_LAST_SEEN, &v);
-    if (!ingest_pinned(ing, id) && (!engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c) || c.time_ms > t))
-        engine_attr_set(ing->eng, id, ATTR_CREATED_AT, &v);
+    if (!engine_attr_get(e, id, ATTR_LAST_SEEN, &c) || c.time_ms < t)
+        engine_attr_set(e, id, ATTR_LAST_SEEN, &v);
+    if (!ingest_pinned(ing, id) && (!engine_attr_get(e, id, ATTR_CREATED_AT, &c) || c.time_ms > t))
+        engine_attr_set(e, id, ATTR_CREATED_AT, &v);
 }
 
 /* Every event of a person (type and row: the store's key), in an array the caller
@@ -700,7 +699,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
     case INGEST_DROP:
         return drop_attribute(ing, engine_attr_find(ing->eng, m->attr_name), m->attr_name);
     }
-    if (id != PERSON_NONE) see_time(ing, id, m->timestamp);
+    if (id != PERSON_NONE) ingest_see_time(ing, ing->eng, id, m->timestamp);
     return 0;
 }
 

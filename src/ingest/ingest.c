@@ -617,15 +617,8 @@ int ingest_upsert(ingest *ing, cJSON *body, int *created, uint64_t *public_id, s
         cJSON_AddItemReferenceToObject(wrap, "tags", tags);
         if ((rc = ingest_normalize_fields(wrap, "tags", 1, 0, &m.traits, err))) goto done;
     }
-    for (size_t i = 0; i < m.traits.n; i++) {
+    for (size_t i = 0; i < m.traits.n; i++)
         if (strcmp(m.traits.v[i].name, "created_at") == 0) m.created_at_from_trait = 1;
-        if (strcmp(m.traits.v[i].name, "email") == 0 && m.traits.v[i].natural != SEGD_T_STRING &&
-            m.traits.v[i].natural != SEGD_T_NONE) {
-            snprintf(err->field, sizeof err->field, "email");
-            rc = segd_error_set(err, 422, "type_conflict", "email must be a string");
-            goto done;
-        }
-    }
     ingest_op op;
     rc = run_single(ing, &m, &op, err);
     if (rc == 0) {

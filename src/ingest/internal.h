@@ -148,6 +148,11 @@ engine *ingest_rebuild_engine(ingest *ing, segd_error *err);
 /* person_json.c: the person's stored JSON object (attributes, plus "$created_pinned"). */
 char *ingest_person_store_json(ingest *ing, person_id id, size_t *len);
 
+/* apply.c: takes in a message of the person at t: last_seen becomes the newest
+ * message time, created_at the oldest unless a trait pinned it. `e` is the engine being
+ * written (the live one, or the one a rebuild fills). */
+void ingest_see_time(ingest *ing, engine *e, person_id id, int64_t t);
+
 /* created_at pin bits. */
 int ingest_pinned(const ingest *ing, person_id id);
 void ingest_set_pinned(ingest *ing, person_id id, int pinned);

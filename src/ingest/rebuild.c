@@ -116,18 +116,6 @@ static int on_person(void *ctx, uint32_t id, uint64_t public_id, const char *jso
     return rc;
 }
 
-/* Events also carry the person's message times: a track of a known person does not
- * rewrite the person's row, so last_seen and created_at are brought up to date here. */
-static void see_event_time(rebuild_ctx *r, person_id person, int64_t t)
-{
-    segd_cell c;
-    segd_value v = {.type = SEGD_T_DATETIME, .time_ms = t};
-    if (!engine_attr_get(r->eng, person, ATTR_LAST_SEEN, &c) || c.time_ms < t)
-        engine_attr_set(r->eng, person, ATTR_LAST_SEEN, &v);
-    if (!ingest_pinned(r->ing, person) && (!engine_attr_get(r->eng, person, ATTR_CREATED_AT, &c) || c.time_ms > t))
-        engine_attr_set(r->eng, person, ATTR_CREATED_AT, &v);
-}
-
 static int on_event(void *ctx, int type, uint32_t row, uint32_t person, int64_t time_ms, const char *json,
                     size_t len)
 {
@@ -152,7 +140,8 @@ static int on_event(void *ctx, int type, uint32_t row, uint32_t person, int64_t 
     }
     if (rc == 0 && engine_event_pad(r->eng, type, row) != 0) rc = -1;     /* erased rows stay holes */
     if (rc == 0 && engine_event_append(r->eng, person, type, time_ms, fs.n, props, vals) != (int64_t)row) rc = -1;
-    if (rc == 0) see_event_time(r, person, time_ms);
+    /* a track of a known person does not rewrite the person's row: its times come from here */
+    if (rc == 0) ingest_see_time(r->ing, r->eng, person, time_ms);
     if (props != props_small) free(props);
     if (vals != vals_small) free(vals);
     ingest_fields_release(&fs);
