@@ -325,6 +325,27 @@ void column_clear(column *c, uint32_t row, strpool *pool)
     }
 }
 
+uint32_t column_pages(const column *c)
+{
+    return c->n_pages;
+}
+
+int column_page_view(const column *c, uint32_t page, uint32_t *n_set,
+                     const uint64_t **present, const void **values)
+{
+    const column_page *pg = page < c->n_pages ? c->pages[page] : NULL;
+    if (!pg) {
+        *n_set = 0;
+        *present = NULL;
+        *values = NULL;
+        return 0;
+    }
+    *n_set = pg->n_set;
+    *present = pg->present;
+    *values = page_values(pg);
+    return 1;
+}
+
 uint32_t column_next(const column *c, uint32_t row)
 {
     for (uint32_t pi = row >> COLUMN_PAGE_SHIFT; pi < c->n_pages; pi++) {

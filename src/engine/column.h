@@ -73,6 +73,18 @@ void column_clear(column *c, uint32_t row, strpool *pool);
 /* The first row >= row that has a value, or COLUMN_NONE. For scans of set rows. */
 uint32_t column_next(const column *c, uint32_t row);
 
+/* Number of page directory entries: rows [0, column_pages * COLUMN_PAGE_ROWS) may hold
+ * values. For scans that walk pages instead of rows. */
+uint32_t column_pages(const column *c);
+
+/* A read-only view of one page for scans: its count of values, present bits
+ * (COLUMN_PAGE_ROWS bits) and values area (layout by type: uint32 codes for STRING and
+ * JSON, double for NUMBER, int64 for DATETIME, uint64 bit words for BOOL, and for LIST
+ * one `const uint32_t *` cell [n, codes...] per row, NULL when missing). Returns 1, or 0
+ * with the view zeroed when the page holds no value. Valid until the next write. */
+int column_page_view(const column *c, uint32_t page, uint32_t *n_set,
+                     const uint64_t **present, const void **values);
+
 /* Shrinks the page directory to end at the last allocated page (none when the column
  * is empty). Pages and list cells are already exact. O(directory). */
 void column_compact(column *c);

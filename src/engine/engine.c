@@ -810,3 +810,68 @@ int engine_check(const engine *e)
     CHECK(events_check(&e->ev, &e->pool, person_live_cb, e) == 0, "events");
     return check_refcounts(e);
 }
+
+/* ---- scans ---- */
+
+static int page_out(const column *c, uint32_t page, engine_page *out)
+{
+    out->first_row = page * ENGINE_PAGE_ROWS;
+    return column_page_view(c, page, &out->n_set, &out->present, &out->values);
+}
+
+uint32_t engine_attr_pages(const engine *e, int attr)
+{
+    return attr_live(e, attr) ? column_pages(&e->attrs[attr].col) : 0;
+}
+
+int engine_attr_page(const engine *e, int attr, uint32_t page, engine_page *out)
+{
+    if (!attr_live(e, attr)) {
+        memset(out, 0, sizeof *out);
+        out->first_row = page * ENGINE_PAGE_ROWS;
+        return 0;
+    }
+    return page_out(&e->attrs[attr].col, page, out);
+}
+
+uint32_t engine_people_pages(const engine *e)
+{
+    return column_pages(&e->people);
+}
+
+int engine_people_page(const engine *e, uint32_t page, engine_page *out)
+{
+    return page_out(&e->people, page, out);
+}
+
+uint32_t engine_prop_pages(const engine *e, int type, int prop)
+{
+    const column *c = events_prop_column(&e->ev, type, prop);
+    return c ? column_pages(c) : 0;
+}
+
+int engine_prop_page(const engine *e, int type, int prop, uint32_t page, engine_page *out)
+{
+    const column *c = events_prop_column(&e->ev, type, prop);
+    if (!c) {
+        memset(out, 0, sizeof *out);
+        out->first_row = page * ENGINE_PAGE_ROWS;
+        return 0;
+    }
+    return page_out(c, page, out);
+}
+
+uint32_t engine_string_limit(const engine *e)
+{
+    return e->pool.n_codes;
+}
+
+uint32_t engine_person_event_newest(const engine *e, person_id id, int type)
+{
+    return events_person_newest(&e->ev, id, type);
+}
+
+const uint32_t *engine_event_prevs(const engine *e, int type)
+{
+    return events_prevs(&e->ev, type);
+}

@@ -266,6 +266,52 @@ const int64_t *engine_event_times(const engine *e, int type);
 /* Reads one property of one event; returns 1 if set, 0 if missing. */
 int engine_event_prop_get(const engine *e, int type, uint32_t row, int prop, segd_cell *out);
 
+/* ---- scans (filters read columns page by page) ---- */
+
+#define ENGINE_PAGE_ROWS 1024u    /* rows per column page; page p holds rows [p*1024, p*1024+1024) */
+#define ENGINE_NO_ROW UINT32_MAX  /* end of a person's chain of events */
+
+/* One page of a column, read-only, valid until the next mutation. Bit i of present
+ * (ENGINE_PAGE_ROWS bits) says whether row first_row + i has a value; values is laid
+ * out by type: uint32_t pool codes (STRING, JSON), double (NUMBER), int64_t
+ * milliseconds (DATETIME), uint64_t bit words (BOOL), and for LIST one
+ * `const uint32_t *` per row pointing at [n, code_1 .. code_n] (NULL when missing).
+ * Missing slots hold zero. */
+typedef struct engine_page {
+    uint32_t first_row;
+    uint32_t n_set;
+    const uint64_t *present;
+    const void *values;
+} engine_page;
+
+/* Pages of an attribute's column (0 for a bad index): rows past
+ * pages * ENGINE_PAGE_ROWS have no value. */
+uint32_t engine_attr_pages(const engine *e, int attr);
+
+/* Fills *out with page `page` of an attribute's column; returns 1, or 0 (out zeroed
+ * except first_row) when that page holds no value or the index is bad. */
+int engine_attr_page(const engine *e, int attr, uint32_t page, engine_page *out);
+
+/* The live-people mask, page by page: present bits are the live people, values their
+ * public ids (uint64 bits stored as int64). */
+uint32_t engine_people_pages(const engine *e);
+int engine_people_page(const engine *e, uint32_t page, engine_page *out);
+
+/* An event property's column, page by page over the type's rows (same contract). */
+uint32_t engine_prop_pages(const engine *e, int type, int prop);
+int engine_prop_page(const engine *e, int type, int prop, uint32_t page, engine_page *out);
+
+/* One past the highest string-pool code: per-code scratch arrays (a memo of which
+ * distinct strings match a condition) are sized by it. */
+uint32_t engine_string_limit(const engine *e);
+
+/* A person's events of one type, newest row first (rows are in arrival order, so not
+ * necessarily newest time first): for (row = engine_person_event_newest(e, id, t);
+ * row != ENGINE_NO_ROW; row = prevs[row]) with prevs = engine_event_prevs(e, t).
+ * ENGINE_NO_ROW / NULL for a bad type or a person without such events. */
+uint32_t engine_person_event_newest(const engine *e, person_id id, int type);
+const uint32_t *engine_event_prevs(const engine *e, int type);
+
 /* ---- accounting and invariants ---- */
 
 typedef struct engine_memory {

@@ -410,6 +410,27 @@ int events_prop_get(const events *ev, int type, uint32_t row, int prop, segd_cel
     return column_get(&log->prop_cols[prop], row, out);
 }
 
+const column *events_prop_column(const events *ev, int type, int prop)
+{
+    const event_log *log = log_of(ev, type);
+    if (!log || prop < 0 || (uint32_t)prop >= log->props.n) return NULL;
+    return &log->prop_cols[prop];
+}
+
+const uint32_t *events_prevs(const events *ev, int type)
+{
+    const event_log *log = log_of(ev, type);
+    return log ? log->prev : NULL;
+}
+
+uint32_t events_person_newest(const events *ev, person_id person, int type)
+{
+    const event_log *log = log_of(ev, type);
+    if (!log || person == PERSON_NONE) return EVENTS_NO_ROW;
+    uint32_t h = head_find(log, person);
+    return h == IDINDEX_EMPTY ? EVENTS_NO_ROW : log->heads[h].last;
+}
+
 /* ---- compaction ---- */
 
 void events_compact(events *ev)

@@ -90,6 +90,15 @@ const int64_t *events_times(const events *ev, int type);
 /* Reads one property of one row; 1 if set, 0 if missing or out of range. */
 int events_prop_get(const events *ev, int type, uint32_t row, int prop, segd_cell *out);
 
+/* Scan access for filters. The property column of a type (NULL for a bad index); the
+ * previous-row-of-the-same-person column of a type (NULL for a bad type); the person's
+ * newest row of a type (EVENTS_NO_ROW when none): a chain is walked as
+ * row = newest; row != EVENTS_NO_ROW; row = prevs[row], newest row first. All valid
+ * until the next mutation. */
+const column *events_prop_column(const events *ev, int type, int prop);
+const uint32_t *events_prevs(const events *ev, int type);
+uint32_t events_person_newest(const events *ev, person_id person, int type);
+
 /* Shrinks every type's row arrays to its rows, its head table to load <= 0.75 (none
  * without heads), its property columns and catalogs, and the type array. O(size);
  * pointers from events_persons / events_times are invalid afterwards. */
