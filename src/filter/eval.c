@@ -1,0 +1,824 @@
+/* eval.c - evaluating a bound filter tree over the engine (filter_eval, filter_match).
+ *
+ * Two ways over the same semantics (docs/FILTERS.md): filter_eval answers for everyone
+ * at once as a bitset of people, scanning columns page by page (groups are word-wise
+ * AND / OR / AND NOT over those sets); filter_match answers for one person, reading
+ * only that person's values and event chains. Both decide each single value through
+ * the same `cond` functions, so they cannot drift apart.
+ *
+ * An event condition is a scan of its type's log: the `where` tree is evaluated the
+ * same way over the "row space" of that type (property columns instead of attribute
+ * columns, rows instead of people), then each row inside the window feeds its person's
+ * accumulator (count, sum, min, max, times, distinct values), and the metric is
+ * compared per person at the end. Workload: 1M people and 20M events answered in
+ * milliseconds; scans are plain loops over arrays with no allocation inside.
+ */
+#include "filter.h"
+#include "../base/alloc.h"
+#include "../base/fold.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_MS 86400000LL
+#define PAGE_WORDS (ENGINE_PAGE_ROWS / 64)
+
+/* ---- one condition on single values ---- */
+
+/* A condition compiled for deciding values: the operator split into a positive
+ * predicate (pred), whether the answer is its negation (negate: ne, not_in,
+ * not_contains, is_not_set) and the answer for a missing value (true_on_missing). */
+typedef struct cond {
+    const engine *e;
+    filter_op op;
+    segd_type type;
+    int negate;
+    int true_on_missing;
+    /* NUMBER */
+    double a, b;
+    const filter_literal *lits;
+    uint32_t n_lits;
+    /* BOOL */
+    int boolean;
+    /* DATETIME: pred is lo <= t <= hi */
+    int64_t lo, hi;
+    /* STRING, LIST: literals, folded unless case-sensitive */
+    int fold;
+    char **text;
+    size_t *text_len;
+    fold_buf fb;
+    uint8_t *memo;          /* per pool code: 0 not yet known, 1 pred true, 2 false */
+    uint32_t memo_n;
+} cond;
+
+static void cond_init(cond *c, const filter_node *n, segd_type type, const filter_env *env)
+{
+    memset(c, 0, sizeof *c);
+    c->e = env->e;
+    c->op = n->op;
+    c->type = type;
+    c->lits = n->values;
+    c->n_lits = n->n_values;
+    switch (n->op) {
+    case FOP_NE: case FOP_NOT_IN: case FOP_NOT_CONTAINS:
+        c->negate = 1;
+        c->true_on_missing = 1;
+        break;
+    case FOP_IS_NOT_SET:
+        c->negate = 1;   /* pred is "has a value": always true */
+        c->true_on_missing = 1;
+        break;
+    case FOP_IS_EMPTY:
+        c->true_on_missing = 1;
+        break;
+    default:
+        break;
+    }
+    if (type == SEGD_T_NUMBER && n->n_values) {
+        c->a = n->values[0].number;
+        c->b = n->n_values > 1 ? n->values[1].number : c->a;
+    }
+    if (type == SEGD_T_BOOL && n->n_values) c->boolean = n->values[0].boolean;
+    if (type == SEGD_T_DATETIME) {
+        c->lo = INT64_MIN;
+        c->hi = INT64_MAX;
+        switch (n->op) {
+        case FOP_BEFORE: c->hi = n->values[0].time_ms - 1; break;
+        case FOP_AFTER: c->lo = n->values[0].time_ms + 1; break;
+        case FOP_BETWEEN: c->lo = n->values[0].time_ms; c->hi = n->values[1].time_ms; break;
+        case FOP_MORE_THAN_AGO: c->hi = env->now_ms - n->duration_ms - 1; break;
+        case FOP_LESS_THAN_AGO: c->lo = env->now_ms - n->duration_ms; break;
+        case FOP_ON_DAY: c->lo = n->values[0].time_ms; c->hi = n->values[0].time_ms + DAY_MS - 1; break;
+        default: break;
+        }
+    }
+    if ((type == SEGD_T_STRING || type == SEGD_T_LIST) && n->n_values) {
+        c->fold = !n->case_sensitive;
+        c->text = xmalloc(n->n_values * sizeof *c->text);
+        c->text_len = xmalloc(n->n_values * sizeof *c->text_len);
+        for (uint32_t i = 0; i < n->n_values; i++) {
+            if (c->fold) {
+                fold_utf8(n->values[i].str, n->values[i].len, &c->fb);
+                c->text[i] = xstrndup(c->fb.s, c->fb.len);
+                c->text_len[i] = c->fb.len;
+            } else {
+                c->text[i] = xstrndup(n->values[i].str, n->values[i].len);
+                c->text_len[i] = n->values[i].len;
+            }
+        }
+    }
+}
+
+static void cond_release(cond *c)
+{
+    if (c->text)
+        for (uint32_t i = 0; i < c->n_lits; i++) free(c->text[i]);
+    free(c->text);
+    free(c->text_len);
+    fold_buf_release(&c->fb);
+    free(c->memo);
+}
+
+static int has_at(const char *s, size_t len, const char *t, size_t tlen, size_t at)
+{
+    return at + tlen <= len && memcmp(s + at, t, tlen) == 0;
+}
+
+/* The positive string predicate of c on bytes s[0..len). */
+static int pred_string(cond *c, const char *s, size_t len)
+{
+    if (c->fold) {
+        fold_utf8(s, len, &c->fb);
+        s = c->fb.s;
+        len = c->fb.len;
+    }
+    switch (c->op) {
+    case FOP_EQ: case FOP_NE:
+        return len == c->text_len[0] && memcmp(s, c->text[0], len) == 0;
+    case FOP_IN: case FOP_NOT_IN:
+        for (uint32_t i = 0; i < c->n_lits; i++)
+            if (len == c->text_len[i] && memcmp(s, c->text[i], len) == 0) return 1;
+        return 0;
+    case FOP_CONTAINS: case FOP_NOT_CONTAINS:
+        if (c->type == SEGD_T_LIST)   /* an item equals the text */
+            return len == c->text_len[0] && memcmp(s, c->text[0], len) == 0;
+        return memmem(s, len, c->text[0], c->text_len[0]) != NULL;
+    case FOP_STARTS_WITH:
+        return has_at(s, len, c->text[0], c->text_len[0], 0);
+    case FOP_ENDS_WITH:
+        return len >= c->text_len[0] && has_at(s, len, c->text[0], c->text_len[0], len - c->text_len[0]);
+    case FOP_IS_SET: case FOP_IS_NOT_SET:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The predicate on a pool code (remembered per code once the memo exists). */
+static int pred_code(cond *c, uint32_t code)
+{
+    if (c->memo && code < c->memo_n && c->memo[code]) return c->memo[code] == 1;
+    size_t len;
+    const char *s = engine_string(c->e, code, &len);
+    int p = s ? pred_string(c, s, len) : 0;
+    if (c->memo && code < c->memo_n) c->memo[code] = p ? 1 : 2;
+    return p;
+}
+
+static void cond_memo(cond *c)
+{
+    if (c->memo) return;
+    c->memo_n = engine_string_limit(c->e);
+    c->memo = xcalloc(c->memo_n ? c->memo_n : 1, 1);
+}
+
+static int pred_number(const cond *c, double v)
+{
+    switch (c->op) {
+    case FOP_EQ: case FOP_NE: return v == c->a;
+    case FOP_GT: return v > c->a;
+    case FOP_GTE: return v >= c->a;
+    case FOP_LT: return v < c->a;
+    case FOP_LTE: return v <= c->a;
+    case FOP_BETWEEN: return v >= c->a && v <= c->b;
+    case FOP_IN: case FOP_NOT_IN:
+        for (uint32_t i = 0; i < c->n_lits; i++)
+            if (v == c->lits[i].number) return 1;
+        return 0;
+    case FOP_IS_SET: case FOP_IS_NOT_SET: return 1;
+    default: return 0;
+    }
+}
+
+static int pred_time(const cond *c, int64_t t)
+{
+    return t >= c->lo && t <= c->hi;
+}
+
+/* The predicate on a list cell [n, codes...]. */
+static int pred_list(cond *c, const uint32_t *cell)
+{
+    uint32_t n = cell ? cell[0] : 0;
+    switch (c->op) {
+    case FOP_IS_EMPTY: return n == 0;
+    case FOP_IS_NOT_EMPTY: return n > 0;
+    case FOP_CONTAINS: case FOP_NOT_CONTAINS:
+        for (uint32_t i = 1; i <= n; i++)
+            if (pred_code(c, cell[i])) return 1;
+        return 0;
+    default: return 0;
+    }
+}
+
+/* The whole answer for one value read from the engine (missing included). */
+static int cond_match_cell(cond *c, const segd_cell *v)
+{
+    if (v->type == SEGD_T_NONE) return c->true_on_missing;
+    int p;
+    switch (c->type) {
+    case SEGD_T_STRING: case SEGD_T_JSON: p = c->op == FOP_IS_SET || c->op == FOP_IS_NOT_SET ? 1 : pred_code(c, v->code); break;
+    case SEGD_T_NUMBER: p = pred_number(c, v->number); break;
+    case SEGD_T_BOOL: p = c->op == FOP_EQ ? v->boolean == c->boolean : 1; break;
+    case SEGD_T_DATETIME: p = pred_time(c, v->time_ms); break;
+    case SEGD_T_LIST: {
+        /* segd_cell gives the codes without the count: rebuild the cell's view */
+        if (c->op == FOP_IS_EMPTY) { p = v->n_codes == 0; break; }
+        if (c->op == FOP_IS_NOT_EMPTY) { p = v->n_codes > 0; break; }
+        p = 0;
+        for (uint32_t i = 0; i < v->n_codes && !p; i++) p = pred_code(c, v->codes[i]);
+        break;
+    }
+    default: p = 0; break;
+    }
+    return c->negate ? !p : p;
+}
+
+/* ---- sets of people or rows ---- */
+
+/* What a tree is evaluated over: people (attribute columns) or the rows of one event
+ * type (its property columns). `live` is the mask of existing people / rows of a live
+ * person, made on first use. */
+typedef struct space {
+    const filter_env *env;
+    int event_type;          /* -1: people */
+    uint32_t n;              /* people limit or rows */
+    size_t words;
+    uint64_t *live;
+} space;
+
+static void space_init(space *sp, const filter_env *env, int event_type)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->env = env;
+    sp->event_type = event_type;
+    sp->n = event_type < 0 ? engine_person_limit(env->e) : engine_event_rows(env->e, event_type);
+    sp->words = ((size_t)sp->n + 63) / 64;
+}
+
+static void space_release(space *sp)
+{
+    free(sp->live);
+}
+
+static const uint64_t *space_live(space *sp)
+{
+    if (sp->live) return sp->live;
+    sp->live = xcalloc(sp->words ? sp->words : 1, sizeof *sp->live);
+    const engine *e = sp->env->e;
+    if (sp->event_type < 0) {
+        uint32_t pages = engine_people_pages(e);
+        for (uint32_t p = 0; p < pages; p++) {
+            engine_page pg;
+            if (!engine_people_page(e, p, &pg)) continue;
+            size_t w0 = (size_t)p * PAGE_WORDS;
+            for (size_t w = 0; w < PAGE_WORDS && w0 + w < sp->words; w++) sp->live[w0 + w] = pg.present[w];
+        }
+    } else {
+        const person_id *persons = engine_event_persons(e, sp->event_type);
+        for (uint32_t r = 0; r < sp->n; r++)
+            if (persons[r] != PERSON_NONE) sp->live[r >> 6] |= (uint64_t)1 << (r & 63);
+    }
+    return sp->live;
+}
+
+static uint32_t space_pages(const space *sp, int column)
+{
+    const engine *e = sp->env->e;
+    return sp->event_type < 0 ? engine_attr_pages(e, column) : engine_prop_pages(e, sp->event_type, column);
+}
+
+static int space_page(const space *sp, int column, uint32_t page, engine_page *out)
+{
+    const engine *e = sp->env->e;
+    return sp->event_type < 0 ? engine_attr_page(e, column, page, out)
+                              : engine_prop_page(e, sp->event_type, column, page, out);
+}
+
+/* Positive-predicate bits of one page's 64-row word w (only present rows). */
+static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w)
+{
+    uint64_t present = pg->present[w];
+    if (!present) return 0;
+    if (c->op == FOP_IS_SET || c->op == FOP_IS_NOT_SET) return present;
+    uint64_t m = 0;
+    size_t base = w * 64;
+    switch (c->type) {
+    case SEGD_T_NUMBER: {
+        const double *v = (const double *)pg->values + base;
+        switch (c->op) {
+        case FOP_GT: for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] > c->a) << i; break;
+        case FOP_GTE: for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] >= c->a) << i; break;
+        case FOP_LT: for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] < c->a) << i; break;
+        case FOP_LTE: for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] <= c->a) << i; break;
+        case FOP_EQ: case FOP_NE: for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] == c->a) << i; break;
+        case FOP_BETWEEN:
+            for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] >= c->a && v[i] <= c->b) << i;
+            break;
+        default:
+            for (int i = 0; i < 64; i++) m |= (uint64_t)pred_number(c, v[i]) << i;
+            break;
+        }
+        break;
+    }
+    case SEGD_T_DATETIME: {
+        const int64_t *v = (const int64_t *)pg->values + base;
+        for (int i = 0; i < 64; i++) m |= (uint64_t)(v[i] >= c->lo && v[i] <= c->hi) << i;
+        break;
+    }
+    case SEGD_T_BOOL: {
+        uint64_t bits = ((const uint64_t *)pg->values)[w];
+        m = c->boolean ? bits : ~bits;
+        break;
+    }
+    case SEGD_T_STRING: case SEGD_T_JSON: {
+        const uint32_t *v = (const uint32_t *)pg->values + base;
+        for (uint64_t left = present; left; left &= left - 1) {
+            int i = __builtin_ctzll(left);
+            m |= (uint64_t)pred_code(c, v[i]) << i;
+        }
+        break;
+    }
+    case SEGD_T_LIST: {
+        const uint32_t *const *v = (const uint32_t *const *)pg->values + base;
+        for (uint64_t left = present; left; left &= left - 1) {
+            int i = __builtin_ctzll(left);
+            m |= (uint64_t)pred_list(c, v[i]) << i;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return m & present;
+}
+
+/* A condition over a column of the space (attribute or property): out gets exactly the
+ * live people / rows for which it is true. */
+static void eval_column(space *sp, const filter_node *n, uint64_t *out)
+{
+    cond c;
+    cond_init(&c, n, n->type, sp->env);
+    if (c.type == SEGD_T_STRING || c.type == SEGD_T_LIST || c.type == SEGD_T_JSON) cond_memo(&c);
+    const uint64_t *live = c.true_on_missing ? space_live(sp) : NULL;
+    uint32_t pages = space_pages(sp, n->index);
+    size_t w_end = sp->words;
+    for (size_t w = 0; w < w_end; w++) out[w] = 0;
+    for (uint32_t p = 0; (size_t)p * PAGE_WORDS < w_end; p++) {
+        size_t w0 = (size_t)p * PAGE_WORDS;
+        size_t wn = w_end - w0 < PAGE_WORDS ? w_end - w0 : PAGE_WORDS;
+        engine_page pg;
+        if (p >= pages || !space_page(sp, n->index, p, &pg)) {
+            if (c.true_on_missing)
+                for (size_t w = 0; w < wn; w++) out[w0 + w] = live[w0 + w];
+            continue;
+        }
+        for (size_t w = 0; w < wn; w++) {
+            uint64_t present = pg.present[w];
+            uint64_t m = page_word_pred(&c, &pg, w);
+            if (c.negate) m = present & ~m;
+            if (c.true_on_missing) m |= live[w0 + w] & ~present;
+            out[w0 + w] = m;
+        }
+    }
+    cond_release(&c);
+}
+
+static int eval_node(space *sp, const filter_node *n, uint64_t *out);
+
+/* ---- event conditions ---- */
+
+/* The window as an inclusive time range. */
+static void window_range(const filter_node *n, int64_t now_ms, int64_t *lo, int64_t *hi)
+{
+    switch (n->window) {
+    case FWIN_WITHIN: *lo = now_ms - n->within_ms; *hi = now_ms; break;
+    case FWIN_RANGE: *lo = n->from_ms; *hi = n->to_ms - 1; break;
+    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
+    }
+}
+
+/* A value of a property as a 64-bit key for count_distinct. */
+static uint64_t distinct_key(const segd_cell *v)
+{
+    uint64_t k = 0;
+    switch (v->type) {
+    case SEGD_T_STRING: case SEGD_T_JSON: k = v->code; break;
+    case SEGD_T_NUMBER: {
+        double d = v->number == 0 ? 0 : v->number;   /* -0 and 0 are one value */
+        memcpy(&k, &d, sizeof k);
+        break;
+    }
+    case SEGD_T_DATETIME: k = (uint64_t)v->time_ms; break;
+    case SEGD_T_BOOL: k = (uint64_t)v->boolean; break;
+    case SEGD_T_LIST: {
+        k = 1469598103934665603ULL;
+        for (uint32_t i = 0; i < v->n_codes; i++) k = (k ^ v->codes[i]) * 1099511628211ULL;
+        k ^= v->n_codes;
+        break;
+    }
+    default: break;
+    }
+    /* the type in the top bits keeps a number and a string code apart */
+    return k ^ ((uint64_t)v->type << 60);
+}
+
+/* Per-person accumulator of an event metric. */
+typedef struct acc {
+    double sum;
+    double min, max;
+    int64_t first, last;
+    uint32_t count;   /* events counted (count), or events with the property (sum..max) */
+} acc;
+
+static void acc_add_number(acc *a, double v)
+{
+    if (a->count == 0 || v < a->min) a->min = v;
+    if (a->count == 0 || v > a->max) a->max = v;
+    a->sum += v;
+    a->count++;
+}
+
+static void acc_add_time(acc *a, int64_t t)
+{
+    if (a->count == 0 || t < a->first) a->first = t;
+    if (a->count == 0 || t > a->last) a->last = t;
+    a->count++;
+}
+
+/* The metric's value for a person from the accumulator: 1 and *v / *t, or 0 missing. */
+static int metric_value(filter_fn fn, const acc *a, uint32_t distinct, double *v, int64_t *t)
+{
+    switch (fn) {
+    case FFN_COUNT: *v = a->count; return 1;
+    case FFN_SUM: *v = a->count ? a->sum : 0; return 1;
+    case FFN_COUNT_DISTINCT: *v = distinct; return 1;
+    case FFN_AVG: if (!a->count) return 0; *v = a->sum / a->count; return 1;
+    case FFN_MIN: if (!a->count) return 0; *v = a->min; return 1;
+    case FFN_MAX: if (!a->count) return 0; *v = a->max; return 1;
+    case FFN_FIRST_AT: if (!a->count) return 0; *t = a->first; return 1;
+    case FFN_LAST_AT: if (!a->count) return 0; *t = a->last; return 1;
+    default: return 0;
+    }
+}
+
+static int metric_matches(cond *c, filter_fn fn, const acc *a, uint32_t distinct)
+{
+    segd_cell cell = { 0 };
+    double v = 0;
+    int64_t t = 0;
+    if (metric_value(fn, a, distinct, &v, &t)) {
+        cell.type = fn == FFN_FIRST_AT || fn == FFN_LAST_AT ? SEGD_T_DATETIME : SEGD_T_NUMBER;
+        cell.number = v;
+        cell.time_ms = t;
+    }
+    return cond_match_cell(c, &cell);
+}
+
+typedef struct pair {
+    person_id person;
+    uint64_t key;
+} pair;
+
+static int cmp_pair(const void *x, const void *y)
+{
+    const pair *a = x, *b = y;
+    if (a->person != b->person) return a->person < b->person ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int eval_event(space *people, const filter_node *n, uint64_t *out)
+{
+    const filter_env *env = people->env;
+    const engine *e = env->e;
+    int type = n->index;
+    uint32_t rows = engine_event_rows(e, type);
+    const person_id *persons = engine_event_persons(e, type);
+    const int64_t *times = engine_event_times(e, type);
+    uint32_t limit = people->n;
+    int rc = 0;
+
+    uint64_t *rowmask = NULL;
+    if (n->where) {
+        space rs;
+        space_init(&rs, env, type);
+        rowmask = xmalloc((rs.words ? rs.words : 1) * sizeof *rowmask);
+        rc = eval_node(&rs, n->where, rowmask);
+        space_release(&rs);
+        if (rc) goto done;
+    }
+    int64_t lo, hi;
+    window_range(n, env->now_ms, &lo, &hi);
+
+    acc *accs = xcalloc(limit ? limit : 1, sizeof *accs);
+    uint32_t *distinct = NULL;
+    if (n->fn == FFN_COUNT || n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+        for (uint32_t r = 0; r < rows; r++) {
+            if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
+            int64_t t = times[r];
+            person_id p = persons[r];
+            if (t < lo || t > hi || p == PERSON_NONE) continue;
+            if (n->fn == FFN_COUNT) accs[p].count++;
+            else acc_add_time(&accs[p], t);
+        }
+    } else {
+        /* metrics of a property: walk the property column's pages */
+        pair *pairs = NULL;
+        size_t n_pairs = 0, pairs_cap = 0;
+        uint32_t pages = engine_prop_pages(e, type, n->metric_prop);
+        segd_type ptype = engine_prop_type(e, type, n->metric_prop);
+        for (uint32_t pgi = 0; pgi < pages; pgi++) {
+            engine_page pg;
+            if (!engine_prop_page(e, type, n->metric_prop, pgi, &pg)) continue;
+            for (uint32_t w = 0; w < PAGE_WORDS; w++) {
+                uint64_t bits = pg.present[w];
+                uint32_t r0 = pg.first_row + w * 64;
+                if (rowmask && r0 < rows) bits &= rowmask[r0 >> 6];
+                for (; bits; bits &= bits - 1) {
+                    int i = __builtin_ctzll(bits);
+                    uint32_t r = r0 + (uint32_t)i;
+                    if (r >= rows) break;
+                    int64_t t = times[r];
+                    person_id p = persons[r];
+                    if (t < lo || t > hi || p == PERSON_NONE) continue;
+                    if (n->fn == FFN_COUNT_DISTINCT) {
+                        segd_cell cell;
+                        engine_event_prop_get(e, type, r, n->metric_prop, &cell);
+                        pairs = xgrow(pairs, sizeof *pairs, &pairs_cap, n_pairs + 1, 1024);
+                        pairs[n_pairs++] = (pair){ p, distinct_key(&cell) };
+                    } else if (ptype == SEGD_T_NUMBER) {
+                        acc_add_number(&accs[p], ((const double *)pg.values)[w * 64 + (uint32_t)i]);
+                    }
+                }
+            }
+        }
+        if (n->fn == FFN_COUNT_DISTINCT) {
+            distinct = xcalloc(limit ? limit : 1, sizeof *distinct);
+            qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+            for (size_t i = 0; i < n_pairs; i++)
+                if (i == 0 || pairs[i].person != pairs[i - 1].person || pairs[i].key != pairs[i - 1].key)
+                    distinct[pairs[i].person]++;
+        }
+        free(pairs);
+    }
+
+    cond c;
+    cond_init(&c, n, n->type, env);
+    const uint64_t *live = space_live(people);
+    for (size_t w = 0; w < people->words; w++) {
+        uint64_t m = 0;
+        for (uint64_t bits = live[w]; bits; bits &= bits - 1) {
+            int i = __builtin_ctzll(bits);
+            person_id p = (person_id)(w * 64 + (size_t)i);
+            if (metric_matches(&c, n->fn, &accs[p], distinct ? distinct[p] : 0)) m |= (uint64_t)1 << i;
+        }
+        out[w] = m;
+    }
+    cond_release(&c);
+    free(distinct);
+    free(accs);
+done:
+    free(rowmask);
+    return rc;
+}
+
+/* ---- the other conditions ---- */
+
+/* FNV-1a 64 of salt ":" user_id, modulo 100. */
+static int bucket_of(const char *salt, const char *user_id, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *s = salt; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ (unsigned char)':') * 1099511628211ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)user_id[i]) * 1099511628211ULL;
+    return (int)(h % 100);
+}
+
+static int bucket_matches(const filter_node *n, const engine *e, uint32_t code)
+{
+    size_t len;
+    const char *uid = engine_string(e, code, &len);
+    if (!uid) return 0;
+    int b = bucket_of(n->name, uid, len);
+    return b >= n->bucket_from && b <= n->bucket_to;
+}
+
+static void eval_bucket(space *sp, const filter_node *n, uint64_t *out)
+{
+    const engine *e = sp->env->e;
+    for (size_t w = 0; w < sp->words; w++) out[w] = 0;
+    uint32_t pages = engine_attr_pages(e, ATTR_USER_ID);
+    for (uint32_t p = 0; p < pages; p++) {
+        engine_page pg;
+        if (!engine_attr_page(e, ATTR_USER_ID, p, &pg)) continue;
+        const uint32_t *codes = pg.values;
+        for (uint32_t w = 0; w < PAGE_WORDS && (size_t)p * PAGE_WORDS + w < sp->words; w++) {
+            uint64_t m = 0;
+            for (uint64_t bits = pg.present[w]; bits; bits &= bits - 1) {
+                int i = __builtin_ctzll(bits);
+                m |= (uint64_t)bucket_matches(n, e, codes[w * 64 + (uint32_t)i]) << i;
+            }
+            out[(size_t)p * PAGE_WORDS + w] = m;
+        }
+    }
+}
+
+static int eval_segment(space *sp, const filter_node *n, uint64_t *out)
+{
+    const filter_resolver *r = sp->env->resolver;
+    for (size_t w = 0; w < sp->words; w++) out[w] = 0;
+    if (!r || !r->members) return SEGD_ENOTFOUND;
+    int rc = r->members(r->ctx, n->name, n->op == FOP_IN_CACHED, out, sp->n);
+    if (rc) return rc;
+    const uint64_t *live = space_live(sp);
+    for (size_t w = 0; w < sp->words; w++)
+        out[w] = n->op == FOP_NOT_IN ? live[w] & ~out[w] : live[w] & out[w];
+    return 0;
+}
+
+/* ---- groups ---- */
+
+static int eval_node(space *sp, const filter_node *n, uint64_t *out)
+{
+    size_t words = sp->words;
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: {
+        if (n->n_children == 0) {
+            if (n->kind == FILTER_AND) memcpy(out, space_live(sp), words * sizeof *out);
+            else memset(out, 0, words * sizeof *out);
+            return 0;
+        }
+        int rc = eval_node(sp, n->children[0], out);
+        if (rc || n->n_children == 1) return rc;
+        uint64_t *tmp = xmalloc((words ? words : 1) * sizeof *tmp);
+        for (uint32_t i = 1; i < n->n_children && !rc; i++) {
+            rc = eval_node(sp, n->children[i], tmp);
+            if (n->kind == FILTER_AND)
+                for (size_t w = 0; w < words; w++) out[w] &= tmp[w];
+            else
+                for (size_t w = 0; w < words; w++) out[w] |= tmp[w];
+        }
+        free(tmp);
+        return rc;
+    }
+    case FILTER_NOT: {
+        int rc = eval_node(sp, n->children[0], out);
+        if (rc) return rc;
+        const uint64_t *live = space_live(sp);
+        for (size_t w = 0; w < words; w++) out[w] = live[w] & ~out[w];
+        return 0;
+    }
+    case FILTER_ATTRIBUTE: case FILTER_PROPERTY:
+        eval_column(sp, n, out);
+        return 0;
+    case FILTER_EVENT:
+        return eval_event(sp, n, out);
+    case FILTER_BUCKET:
+        eval_bucket(sp, n, out);
+        return 0;
+    case FILTER_SEGMENT:
+        return eval_segment(sp, n, out);
+    }
+    return SEGD_EINVAL;
+}
+
+int filter_eval(const filter_node *n, const filter_env *env, uint64_t *out)
+{
+    space sp;
+    space_init(&sp, env, -1);
+    int rc = eval_node(&sp, n, out);
+    if (rc) memset(out, 0, sp.words * sizeof *out);
+    space_release(&sp);
+    return rc;
+}
+
+/* ---- one person ---- */
+
+/* The where tree for one event row. */
+static int match_row(const filter_env *env, const filter_node *n, int type, uint32_t row)
+{
+    switch (n->kind) {
+    case FILTER_AND:
+        for (uint32_t i = 0; i < n->n_children; i++)
+            if (!match_row(env, n->children[i], type, row)) return 0;
+        return 1;
+    case FILTER_OR:
+        for (uint32_t i = 0; i < n->n_children; i++)
+            if (match_row(env, n->children[i], type, row)) return 1;
+        return 0;
+    case FILTER_NOT:
+        return !match_row(env, n->children[0], type, row);
+    case FILTER_PROPERTY: {
+        segd_cell v;
+        engine_event_prop_get(env->e, type, row, n->index, &v);
+        cond c;
+        cond_init(&c, n, n->type, env);
+        int m = cond_match_cell(&c, &v);
+        cond_release(&c);
+        return m;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int match_event(const filter_env *env, const filter_node *n, person_id id)
+{
+    const engine *e = env->e;
+    int type = n->index;
+    const uint32_t *prevs = engine_event_prevs(e, type);
+    const int64_t *times = engine_event_times(e, type);
+    int64_t lo, hi;
+    window_range(n, env->now_ms, &lo, &hi);
+    acc a = { 0 };
+    uint64_t *keys = NULL;
+    size_t n_keys = 0, keys_cap = 0;
+    for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
+        int64_t t = times[row];
+        if (t < lo || t > hi) continue;
+        if (n->where && !match_row(env, n->where, type, row)) continue;
+        if (n->fn == FFN_COUNT) {
+            a.count++;
+        } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+            acc_add_time(&a, t);
+        } else {
+            segd_cell v;
+            if (!engine_event_prop_get(e, type, row, n->metric_prop, &v)) continue;
+            if (n->fn == FFN_COUNT_DISTINCT) {
+                keys = xgrow(keys, sizeof *keys, &keys_cap, n_keys + 1, 16);
+                keys[n_keys++] = distinct_key(&v);
+            } else if (v.type == SEGD_T_NUMBER) {
+                acc_add_number(&a, v.number);
+            }
+        }
+    }
+    uint32_t distinct = 0;
+    if (n_keys) qsort(keys, n_keys, sizeof *keys, cmp_u64);
+    for (size_t i = 0; i < n_keys; i++)
+        if (i == 0 || keys[i] != keys[i - 1]) distinct++;
+    free(keys);
+    cond c;
+    cond_init(&c, n, n->type, env);
+    int m = metric_matches(&c, n->fn, &a, distinct);
+    cond_release(&c);
+    return m;
+}
+
+static int match_node(const filter_env *env, const filter_node *n, person_id id)
+{
+    switch (n->kind) {
+    case FILTER_AND:
+        for (uint32_t i = 0; i < n->n_children; i++) {
+            int m = match_node(env, n->children[i], id);
+            if (m <= 0) return m;
+        }
+        return 1;
+    case FILTER_OR:
+        for (uint32_t i = 0; i < n->n_children; i++) {
+            int m = match_node(env, n->children[i], id);
+            if (m != 0) return m;
+        }
+        return 0;
+    case FILTER_NOT: {
+        int m = match_node(env, n->children[0], id);
+        return m < 0 ? m : !m;
+    }
+    case FILTER_ATTRIBUTE: {
+        segd_cell v;
+        engine_attr_get(env->e, id, n->index, &v);
+        cond c;
+        cond_init(&c, n, n->type, env);
+        int m = cond_match_cell(&c, &v);
+        cond_release(&c);
+        return m;
+    }
+    case FILTER_EVENT:
+        return match_event(env, n, id);
+    case FILTER_BUCKET: {
+        segd_cell v;
+        if (!engine_attr_get(env->e, id, ATTR_USER_ID, &v)) return 0;
+        return bucket_matches(n, env->e, v.code);
+    }
+    case FILTER_SEGMENT: {
+        const filter_resolver *r = env->resolver;
+        if (!r || !r->is_member) return SEGD_ENOTFOUND;
+        int m = r->is_member(r->ctx, n->name, n->op == FOP_IN_CACHED, id);
+        if (m < 0) return m;
+        return n->op == FOP_NOT_IN ? !m : m;
+    }
+    default:
+        return 0;
+    }
+}
+
+int filter_match(const filter_node *n, const filter_env *env, person_id id)
+{
+    if (!engine_person_exists(env->e, id)) return 0;
+    return match_node(env, n, id);
+}
