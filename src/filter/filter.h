@@ -204,12 +204,47 @@ filter_node *filter_parse_json_text(const char *text, size_t len, const filter_l
 
 /* The canonical JSON form of a tree: keys in a fixed order, defaults left out (metric
  * count, case insensitive, no window), datetimes as "YYYY-MM-DDThh:mm:ss.mmmZ",
- * durations in the largest whole unit of d, h, m, s. parse(print(t)) equals t.
- * Returns a new cJSON tree the caller frees with cJSON_Delete. */
+ * durations in the largest whole unit of d, h, m, s (key order: json.c). A number that
+ * cJSON would print inexactly is a raw item (cJSON_IsRaw) holding its exact text.
+ * parse(print(t)) equals t. Returns a new cJSON tree the caller frees with cJSON_Delete;
+ * allocation failure aborts. */
 cJSON *filter_to_json(const filter_node *n);
 
 /* filter_to_json printed without spaces; a new string the caller frees. */
 char *filter_print_json(const filter_node *n);
+
+/* Shared by json.c and text.c, so both spellings read values alike. */
+
+/* Durations: a whole number and a unit s, m, h, d or w ("30d"), positive, at most
+ * FILTER_MAX_DURATION_MS. Returns 0 and sets *ms, or SEGD_EINVAL. */
+#define FILTER_MAX_DURATION_MS (100000LL * 86400000LL)
+int filter_duration_parse(const char *s, size_t len, int64_t *ms);
+
+/* Writes ms (a positive multiple of 1000) in the largest whole unit of d, h, m, s
+ * ("14d", "36h", "90s") into buf of FILTER_DURATION_LEN bytes. Returns buf. */
+#define FILTER_DURATION_LEN 32
+char *filter_duration_format(int64_t ms, char *buf);
+
+/* The shortest text that reads back as exactly x (a JSON number; integers below 1e17
+ * without an exponent: "500", "0.1", "1e+20") into buf of FILTER_NUMBER_LEN bytes.
+ * x must be finite. Returns buf. */
+#define FILTER_NUMBER_LEN 40
+char *filter_format_number(double x, char *buf);
+
+/* on_day offsets: "+hh:mm" or "-hh:mm" (hh 00..23, mm 00..59). Returns 0 and sets
+ * *minutes, or SEGD_EINVAL. filter_offset_format writes "+02:00" into buf of 8 bytes. */
+int filter_offset_parse(const char *s, size_t len, int32_t *minutes);
+char *filter_offset_format(int32_t minutes, char *buf);
+
+/* Checks a condition node's values against its operator as both parsers read them, and
+ * completes them: datetimes parsed into time_ms (is_time 1, text made canonical), an
+ * on_day date into its day start at offset_min, a duration into duration_ms (text made
+ * canonical); "case" and "offset" only where they apply. The node holds kind, op, fn,
+ * case_sensitive, offset_min and the literals as written. Returns 0, or a negative code
+ * with err set (422 `invalid_value`, `invalid_filter`, `unknown_operator` or
+ * `operator_mismatch`; err->field and err->at left to the caller) and *bad the index of
+ * the value at fault, or -1 when the operator or the node is. */
+int filter_condition_finish(filter_node *n, int *bad, segd_error *err);
 
 /* ---- text form (text.c; grammar in docs/FILTERS.md) ---- */
 
