@@ -18,9 +18,10 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 REL_OBJS  := $(SRCS:%.c=build/release/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/%.o)
+REL_LIB_OBJS  := $(LIB_SRCS:%.c=build/release/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all run test unit e2e bench fuzz soak clean asan
+.PHONY: all run test unit e2e bench bench-ingest bench-filters fuzz soak clean asan
 all: segd
 
 segd: $(REL_OBJS)
@@ -54,8 +55,26 @@ test: asan
 unit: asan
 	tests/run-all.sh --unit-only $(UNIT_BINS)
 
-bench: segd
+# make bench: ingestion (bench/run.sh), then filters against SQLite (bench/filters.c).
+# SCALE=5M runs 5M people and 100M events instead of 1M and 20M.
+ifeq ($(SCALE),5M)
+export BENCH_PEOPLE ?= 5000000
+export BENCH_EVENTS ?= 100000000
+endif
+BENCH_PEOPLE ?= 1000000
+BENCH_EVENTS ?= 20000000
+
+bench: bench-ingest bench-filters
+
+bench-ingest: segd
 	bench/run.sh
+
+build/release/bench/filters: bench/filters.c $(REL_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -o $@ $< $(REL_LIB_OBJS) $(LIBS)
+
+bench-filters: build/release/bench/filters
+	build/release/bench/filters $(BENCH_PEOPLE) $(BENCH_EVENTS)
 
 # libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for FUZZ_SECONDS over a copy of its seed
 # corpus (tests/fuzz/run.sh); FUZZ_TARGETS="jsonscan timefmt" picks some. Needs clang and its

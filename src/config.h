@@ -25,6 +25,7 @@ typedef struct segd_config {
     long max_connections;
     long per_ip_connections;
     int demo_data;                 /* load demo data into an empty store */
+    int test_clock;                /* PUT /api/_test/clock sets the clock (tests only) */
     char master_key[512];          /* SEGD_MASTER_KEY, never logged or stored */
 } segd_config;
 

@@ -23,6 +23,9 @@ static void usage(FILE *out)
             "  segd serve [options]                 serve HTTP (see segd serve --help)\n"
             "  segd import (--data DIR | --server URL) [--key KEY] [--on-error=skip|stop] FILE...\n"
             "                                       import NDJSON (Segment messages) or CSV (people or events)\n"
+            "  segd query [--server URL] [--key KEY] [--limit N] 'FILTER'\n"
+            "                                       count and list the people a filter matches, such as\n"
+            "                                       segd query 'plan = \"pro\" and count(purchase) >= 3'\n"
             "  segd --help | --version\n\n"
             "environment: SEGD_LISTEN, SEGD_DATA, SEGD_MASTER_KEY, SEGD_API_KEY and the others of segd serve --help\n",
             SEGD_VERSION);
@@ -105,6 +108,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "import") == 0) return cli_import(argc - 2, argv + 2);
+    if (strcmp(argv[1], "query") == 0) return cli_query(argc - 2, argv + 2);
     fprintf(stderr, "segd: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;

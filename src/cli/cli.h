@@ -12,4 +12,10 @@
  * errors. `segd import --help` prints the options. */
 int cli_import(int argc, char **argv);
 
+/* `segd query [--server URL] [--key KEY] [--limit N] [--fields a,b] [--sort s] [--json]
+ * 'FILTER'`: runs a filter's text form on a running segd and prints the number of
+ * matching people and the first rows. Returns 0, 1 when the server refused the filter
+ * or could not be reached, 2 for usage errors. */
+int cli_query(int argc, char **argv);
+
 #endif

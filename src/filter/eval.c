@@ -16,6 +16,9 @@
 #include "filter.h"
 #include "../base/alloc.h"
 #include "../base/fold.h"
+#include "../base/timefmt.h"
+
+#include <cjson/cJSON.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -384,7 +387,7 @@ static void eval_column(space *sp, const filter_node *n, uint64_t *out)
     cond_release(&c);
 }
 
-static int eval_node(space *sp, const filter_node *n, uint64_t *out);
+static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint64_t *cand);
 
 /* ---- event conditions ---- */
 
@@ -493,7 +496,42 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static int eval_event(space *people, const filter_node *n, uint64_t *out)
+/* The per-person metric arrays of one event condition's scan: only those its metric
+ * needs (a count is 4 bytes a person, a sum 8), so a scan over millions of people
+ * touches as little memory as it can. */
+typedef struct metric_arrays {
+    uint32_t *count;      /* COUNT; events with the property for AVG, MIN, MAX */
+    double *value;        /* SUM, AVG (sums), MIN, MAX */
+    int64_t *time;        /* FIRST_AT, LAST_AT */
+    uint32_t *distinct;   /* COUNT_DISTINCT */
+} metric_arrays;
+
+static void metric_arrays_release(metric_arrays *m)
+{
+    free(m->count);
+    free(m->value);
+    free(m->time);
+    free(m->distinct);
+}
+
+/* The metric of person p from the arrays: 1 and *v / *t, or 0 when missing. */
+static int metric_of(filter_fn fn, const metric_arrays *m, person_id p, double *v, int64_t *t)
+{
+    switch (fn) {
+    case FFN_COUNT: *v = m->count[p]; return 1;
+    case FFN_SUM: *v = m->value[p]; return 1;
+    case FFN_COUNT_DISTINCT: *v = m->distinct[p]; return 1;
+    case FFN_AVG: if (!m->count[p]) return 0; *v = m->value[p] / m->count[p]; return 1;
+    case FFN_MIN: case FFN_MAX: if (!m->count[p]) return 0; *v = m->value[p]; return 1;
+    case FFN_FIRST_AT: if (m->time[p] == INT64_MAX) return 0; *t = m->time[p]; return 1;
+    case FFN_LAST_AT: if (m->time[p] == INT64_MIN) return 0; *t = m->time[p]; return 1;
+    default: return 0;
+    }
+}
+
+/* An event condition for everyone, or only for the people in cand (non-NULL: the
+ * answer outside cand is left 0, since the caller ANDs it away). */
+static int eval_event(space *people, const filter_node *n, uint64_t *out, const uint64_t *cand)
 {
     const filter_env *env = people->env;
     const engine *e = env->e;
@@ -501,7 +539,8 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out)
     uint32_t rows = engine_event_rows(e, type);
     const person_id *persons = engine_event_persons(e, type);
     const int64_t *times = engine_event_times(e, type);
-    uint32_t limit = people->n;
+    size_t slots = people->n ? people->n : 1;
+    metric_arrays m = { 0 };
     int rc = 0;
 
     uint64_t *rowmask = NULL;
@@ -509,40 +548,54 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out)
         space rs;
         space_init(&rs, env, type);
         rowmask = xmalloc((rs.words ? rs.words : 1) * sizeof *rowmask);
-        rc = eval_node(&rs, n->where, rowmask);
+        rc = eval_node(&rs, n->where, rowmask, NULL);
         space_release(&rs);
         if (rc) goto done;
     }
     int64_t lo, hi;
     window_range(n, env->now_ms, &lo, &hi);
 
-    acc *accs = xcalloc(limit ? limit : 1, sizeof *accs);
-    uint32_t *distinct = NULL;
-    if (n->fn == FFN_COUNT || n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+    if (n->fn == FFN_COUNT) {
+        uint32_t *count = m.count = xcalloc(slots, sizeof *m.count);
+        for (uint32_t r = 0; r < rows; r++) {
+            if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
+            int64_t t = times[r];
+            person_id p = persons[r];
+            if (t >= lo && t <= hi && p != PERSON_NONE && (!cand || (cand[p >> 6] >> (p & 63) & 1))) count[p]++;
+        }
+    } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+        int first = n->fn == FFN_FIRST_AT;
+        int64_t *time = m.time = xmalloc(slots * sizeof *m.time);
+        for (size_t i = 0; i < slots; i++) time[i] = first ? INT64_MAX : INT64_MIN;
         for (uint32_t r = 0; r < rows; r++) {
             if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
             int64_t t = times[r];
             person_id p = persons[r];
             if (t < lo || t > hi || p == PERSON_NONE) continue;
-            if (n->fn == FFN_COUNT) accs[p].count++;
-            else acc_add_time(&accs[p], t);
+            if (first ? t < time[p] : t > time[p]) time[p] = t;
         }
     } else {
         /* metrics of a property: walk the property column's pages */
         pair *pairs = NULL;
         size_t n_pairs = 0, pairs_cap = 0;
         uint32_t pages = engine_prop_pages(e, type, n->metric_prop);
-        segd_type ptype = engine_prop_type(e, type, n->metric_prop);
+        if (n->fn == FFN_COUNT_DISTINCT) {
+            m.distinct = xcalloc(slots, sizeof *m.distinct);
+        } else {
+            m.value = xcalloc(slots, sizeof *m.value);
+            if (n->fn != FFN_SUM) m.count = xcalloc(slots, sizeof *m.count);
+        }
         for (uint32_t pgi = 0; pgi < pages; pgi++) {
             engine_page pg;
             if (!engine_prop_page(e, type, n->metric_prop, pgi, &pg)) continue;
+            const double *nums = pg.values;
             for (uint32_t w = 0; w < PAGE_WORDS; w++) {
                 uint64_t bits = pg.present[w];
                 uint32_t r0 = pg.first_row + w * 64;
                 if (rowmask && r0 < rows) bits &= rowmask[r0 >> 6];
                 for (; bits; bits &= bits - 1) {
-                    int i = __builtin_ctzll(bits);
-                    uint32_t r = r0 + (uint32_t)i;
+                    uint32_t i = (uint32_t)__builtin_ctzll(bits);
+                    uint32_t r = r0 + i;
                     if (r >= rows) break;
                     int64_t t = times[r];
                     person_id p = persons[r];
@@ -552,38 +605,50 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out)
                         engine_event_prop_get(e, type, r, n->metric_prop, &cell);
                         pairs = xgrow(pairs, sizeof *pairs, &pairs_cap, n_pairs + 1, 1024);
                         pairs[n_pairs++] = (pair){ p, distinct_key(&cell) };
-                    } else if (ptype == SEGD_T_NUMBER) {
-                        acc_add_number(&accs[p], ((const double *)pg.values)[w * 64 + (uint32_t)i]);
+                        continue;
+                    }
+                    double v = nums[w * 64 + i];
+                    switch (n->fn) {
+                    case FFN_SUM: m.value[p] += v; break;
+                    case FFN_AVG: m.value[p] += v; m.count[p]++; break;
+                    case FFN_MIN: if (!m.count[p]++ || v < m.value[p]) m.value[p] = v; break;
+                    case FFN_MAX: if (!m.count[p]++ || v > m.value[p]) m.value[p] = v; break;
+                    default: break;
                     }
                 }
             }
         }
         if (n->fn == FFN_COUNT_DISTINCT) {
-            distinct = xcalloc(limit ? limit : 1, sizeof *distinct);
             qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
             for (size_t i = 0; i < n_pairs; i++)
                 if (i == 0 || pairs[i].person != pairs[i - 1].person || pairs[i].key != pairs[i - 1].key)
-                    distinct[pairs[i].person]++;
+                    m.distinct[pairs[i].person]++;
         }
         free(pairs);
     }
 
+    /* compare each live person's metric */
     cond c;
     cond_init(&c, n, n->type, env);
     const uint64_t *live = space_live(people);
+    int datetime = n->type == SEGD_T_DATETIME;
     for (size_t w = 0; w < people->words; w++) {
-        uint64_t m = 0;
-        for (uint64_t bits = live[w]; bits; bits &= bits - 1) {
+        uint64_t bits_out = 0;
+        for (uint64_t bits = cand ? live[w] & cand[w] : live[w]; bits; bits &= bits - 1) {
             int i = __builtin_ctzll(bits);
             person_id p = (person_id)(w * 64 + (size_t)i);
-            if (metric_matches(&c, n->fn, &accs[p], distinct ? distinct[p] : 0)) m |= (uint64_t)1 << i;
+            double v = 0;
+            int64_t t = 0;
+            int match;
+            if (!metric_of(n->fn, &m, p, &v, &t)) match = c.true_on_missing;
+            else match = (datetime ? pred_time(&c, t) : pred_number(&c, v)) ^ c.negate;
+            bits_out |= (uint64_t)match << i;
         }
-        out[w] = m;
+        out[w] = bits_out;
     }
     cond_release(&c);
-    free(distinct);
-    free(accs);
 done:
+    metric_arrays_release(&m);
     free(rowmask);
     return rc;
 }
@@ -644,7 +709,36 @@ static int eval_segment(space *sp, const filter_node *n, uint64_t *out)
 
 /* ---- groups ---- */
 
-static int eval_node(space *sp, const filter_node *n, uint64_t *out)
+/* A rough cost of evaluating a node over everyone, to run cheap children first:
+ * column conditions read one array, event conditions a whole log. */
+static uint64_t node_cost(const space *sp, const filter_node *n)
+{
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT: {
+        uint64_t c = 1;
+        for (uint32_t i = 0; i < n->n_children; i++) c += node_cost(sp, n->children[i]);
+        return c;
+    }
+    case FILTER_EVENT:
+        return sp->n + (uint64_t)engine_event_rows(sp->env->e, n->index) * (n->where ? 4 : 1);
+    case FILTER_BUCKET:
+        return (uint64_t)sp->n * 8;   /* a hash per person */
+    default:
+        return sp->n;
+    }
+}
+
+static int all_zero(const uint64_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i]) return 0;
+    return 1;
+}
+
+/* Evaluates n over the space into out. cand (people space only; NULL: everyone) says
+ * whose answer matters: out is exact for them and may be anything for others, so an
+ * AND can pass what its earlier children left as the candidates of the next. */
+static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint64_t *cand)
 {
     size_t words = sp->words;
     switch (n->kind) {
@@ -654,21 +748,40 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out)
             else memset(out, 0, words * sizeof *out);
             return 0;
         }
-        int rc = eval_node(sp, n->children[0], out);
-        if (rc || n->n_children == 1) return rc;
-        uint64_t *tmp = xmalloc((words ? words : 1) * sizeof *tmp);
-        for (uint32_t i = 1; i < n->n_children && !rc; i++) {
-            rc = eval_node(sp, n->children[i], tmp);
-            if (n->kind == FILTER_AND)
+        /* cheapest first: an AND narrows the candidates of the costly children */
+        uint32_t k = n->n_children;
+        uint32_t *idx = xmalloc(k * sizeof *idx);
+        uint64_t *cost = xmalloc(k * sizeof *cost);
+        for (uint32_t i = 0; i < k; i++) {
+            idx[i] = i;
+            cost[i] = node_cost(sp, n->children[i]);
+        }
+        for (uint32_t i = 1; i < k; i++)   /* insertion sort: a handful of children */
+            for (uint32_t j = i; j > 0 && cost[idx[j]] < cost[idx[j - 1]]; j--) {
+                uint32_t t = idx[j];
+                idx[j] = idx[j - 1];
+                idx[j - 1] = t;
+            }
+        int rc = eval_node(sp, n->children[idx[0]], out, cand);
+        uint64_t *tmp = k > 1 ? xmalloc((words ? words : 1) * sizeof *tmp) : NULL;
+        for (uint32_t i = 1; i < k && !rc; i++) {
+            if (n->kind == FILTER_AND) {
+                if (all_zero(out, words)) break;
+                int people = sp->event_type < 0;
+                rc = eval_node(sp, n->children[idx[i]], tmp, people ? out : NULL);
                 for (size_t w = 0; w < words; w++) out[w] &= tmp[w];
-            else
+            } else {
+                rc = eval_node(sp, n->children[idx[i]], tmp, cand);
                 for (size_t w = 0; w < words; w++) out[w] |= tmp[w];
+            }
         }
         free(tmp);
+        free(cost);
+        free(idx);
         return rc;
     }
     case FILTER_NOT: {
-        int rc = eval_node(sp, n->children[0], out);
+        int rc = eval_node(sp, n->children[0], out, cand);
         if (rc) return rc;
         const uint64_t *live = space_live(sp);
         for (size_t w = 0; w < words; w++) out[w] = live[w] & ~out[w];
@@ -678,7 +791,7 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out)
         eval_column(sp, n, out);
         return 0;
     case FILTER_EVENT:
-        return eval_event(sp, n, out);
+        return eval_event(sp, n, out, cand);
     case FILTER_BUCKET:
         eval_bucket(sp, n, out);
         return 0;
@@ -692,7 +805,7 @@ int filter_eval(const filter_node *n, const filter_env *env, uint64_t *out)
 {
     space sp;
     space_init(&sp, env, -1);
-    int rc = eval_node(&sp, n, out);
+    int rc = eval_node(&sp, n, out, NULL);
     if (rc) memset(out, 0, sp.words * sizeof *out);
     space_release(&sp);
     return rc;
@@ -728,7 +841,10 @@ static int match_row(const filter_env *env, const filter_node *n, int type, uint
     }
 }
 
-static int match_event(const filter_env *env, const filter_node *n, person_id id)
+/* The metric inputs of an event condition for one person: the accumulator, the number
+ * of distinct values (count_distinct) and of events that passed the window and where. */
+static void event_metric(const filter_env *env, const filter_node *n, person_id id, acc *out,
+                         uint32_t *distinct_out, uint32_t *events_out)
 {
     const engine *e = env->e;
     int type = n->index;
@@ -737,12 +853,14 @@ static int match_event(const filter_env *env, const filter_node *n, person_id id
     int64_t lo, hi;
     window_range(n, env->now_ms, &lo, &hi);
     acc a = { 0 };
+    uint32_t events = 0;
     uint64_t *keys = NULL;
     size_t n_keys = 0, keys_cap = 0;
     for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
         int64_t t = times[row];
         if (t < lo || t > hi) continue;
         if (n->where && !match_row(env, n->where, type, row)) continue;
+        events++;
         if (n->fn == FFN_COUNT) {
             a.count++;
         } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
@@ -763,6 +881,16 @@ static int match_event(const filter_env *env, const filter_node *n, person_id id
     for (size_t i = 0; i < n_keys; i++)
         if (i == 0 || keys[i] != keys[i - 1]) distinct++;
     free(keys);
+    *out = a;
+    *distinct_out = distinct;
+    *events_out = events;
+}
+
+static int match_event(const filter_env *env, const filter_node *n, person_id id)
+{
+    acc a;
+    uint32_t distinct, events;
+    event_metric(env, n, id, &a, &distinct, &events);
     cond c;
     cond_init(&c, n, n->type, env);
     int m = metric_matches(&c, n->fn, &a, distinct);
@@ -821,4 +949,108 @@ int filter_match(const filter_node *n, const filter_env *env, person_id id)
 {
     if (!engine_person_exists(env->e, id)) return 0;
     return match_node(env, n, id);
+}
+
+/* ---- explain ---- */
+
+cJSON *filter_cell_json(const engine *e, const segd_cell *c)
+{
+    char buf[TIMEFMT_LEN];
+    switch (c->type) {
+    case SEGD_T_STRING: return cJSON_CreateString(engine_string(e, c->code, NULL));
+    case SEGD_T_NUMBER: return cJSON_CreateNumber(c->number);
+    case SEGD_T_BOOL: return cJSON_CreateBool(c->boolean);
+    case SEGD_T_DATETIME: return cJSON_CreateString(timefmt_format(c->time_ms, buf));
+    case SEGD_T_JSON: return cJSON_CreateRaw(engine_string(e, c->code, NULL));
+    case SEGD_T_LIST: {
+        cJSON *arr = cJSON_CreateArray();
+        for (uint32_t i = 0; i < c->n_codes; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(engine_string(e, c->codes[i], NULL)));
+        return arr;
+    }
+    default: return cJSON_CreateNull();
+    }
+}
+
+/* The explanation of one node: its canonical JSON (groups: with explained children)
+ * plus "result" and what was looked at. Sets *result (1, 0, or a negative code). */
+static cJSON *explain_node(const filter_env *env, const filter_node *n, person_id id, int *result)
+{
+    cJSON *obj;
+    int r = 0;
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: {
+        obj = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(obj, n->kind == FILTER_AND ? "and" : "or");
+        r = n->kind == FILTER_AND;
+        for (uint32_t i = 0; i < n->n_children; i++) {
+            int cr;
+            cJSON_AddItemToArray(arr, explain_node(env, n->children[i], id, &cr));
+            if (cr < 0 && r >= 0) r = cr;
+            else if (r >= 0) r = n->kind == FILTER_AND ? r && cr : r || cr;
+        }
+        break;
+    }
+    case FILTER_NOT: {
+        obj = cJSON_CreateObject();
+        int cr;
+        cJSON_AddItemToObject(obj, "not", explain_node(env, n->children[0], id, &cr));
+        r = cr < 0 ? cr : !cr;
+        break;
+    }
+    case FILTER_ATTRIBUTE: {
+        obj = filter_to_json(n);
+        segd_cell v;
+        engine_attr_get(env->e, id, n->index, &v);
+        cJSON_AddItemToObject(obj, "actual", filter_cell_json(env->e, &v));
+        r = match_node(env, n, id);
+        break;
+    }
+    case FILTER_EVENT: {
+        obj = filter_to_json(n);
+        acc a;
+        uint32_t distinct, events;
+        event_metric(env, n, id, &a, &distinct, &events);
+        double v = 0;
+        int64_t t = 0;
+        segd_cell cell = { 0 };
+        if (metric_value(n->fn, &a, distinct, &v, &t)) {
+            cell.type = n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT ? SEGD_T_DATETIME : SEGD_T_NUMBER;
+            cell.number = v;
+            cell.time_ms = t;
+        }
+        cJSON_AddItemToObject(obj, "actual", filter_cell_json(env->e, &cell));
+        cJSON_AddNumberToObject(obj, "events", events);
+        cond c;
+        cond_init(&c, n, n->type, env);
+        r = metric_matches(&c, n->fn, &a, distinct);
+        cond_release(&c);
+        break;
+    }
+    case FILTER_BUCKET: {
+        obj = filter_to_json(n);
+        segd_cell v;
+        if (engine_attr_get(env->e, id, ATTR_USER_ID, &v)) {
+            size_t len;
+            const char *uid = engine_string(env->e, v.code, &len);
+            cJSON_AddNumberToObject(obj, "actual", uid ? bucket_of(n->name, uid, len) : 0);
+        } else {
+            cJSON_AddNullToObject(obj, "actual");
+        }
+        r = match_node(env, n, id);
+        break;
+    }
+    default:
+        obj = filter_to_json(n);
+        r = match_node(env, n, id);
+        break;
+    }
+    if (r >= 0) cJSON_AddBoolToObject(obj, "result", r);
+    *result = r;
+    return obj;
+}
+
+cJSON *filter_explain(const filter_node *n, const filter_env *env, person_id id, int *result)
+{
+    return explain_node(env, n, id, result);
 }

@@ -308,6 +308,66 @@ int filter_eval(const filter_node *n, const filter_env *env, uint64_t *out);
  * for a person who does not exist) or a negative resolver code. */
 int filter_match(const filter_node *n, const filter_env *env, person_id id);
 
+/* Why a person does or does not match: the tree in its canonical JSON form, where every
+ * node also has "result" (true / false) and each condition "actual", the value it looked
+ * at (the attribute's value, the metric over the matching events, the person's bucket;
+ * null when missing), and event conditions "events", how many events passed the window
+ * and where. *result is the whole filter's answer (1, 0, or a negative resolver code).
+ * A new tree the caller frees with cJSON_Delete. */
+cJSON *filter_explain(const filter_node *n, const filter_env *env, person_id id, int *result);
+
+/* A value read from the engine as JSON (datetimes ISO 8601, lists arrays, missing
+ * null). A new tree. */
+cJSON *filter_cell_json(const engine *e, const segd_cell *c);
+
+/* ---- pages of results (search.c) ---- */
+
+#define FILTER_MAX_SORT_KEYS 3
+
+/* One sort key: an attribute (string, number, datetime or boolean) and a direction.
+ * People are ordered by the keys in turn, missing values last in either direction,
+ * strings by their UTF-8 bytes, then by dense id ascending (a total order). */
+typedef struct filter_sort {
+    int attr;
+    int desc;
+} filter_sort;
+
+/* A position in that order, decoded from a cursor: the keys of the last person of the
+ * previous page and their id. Owns its strings: release with filter_after_release. */
+typedef struct filter_after {
+    int n_keys;
+    struct {
+        int missing;
+        segd_type type;
+        double number;
+        int64_t time_ms;
+        int boolean;
+        char *str;
+        size_t len;
+    } keys[FILTER_MAX_SORT_KEYS];
+    person_id id;
+} filter_after;
+
+/* Writes to out (room for limit) the first `limit` matching people (bits of matches,
+ * filter_words(e) words) after `after` (NULL: from the start) in the order of sorts;
+ * *more is set to 1 when more follow. Returns how many were written. O(matches x
+ * log(limit)); allocates only the page. Caller holds the read lock. */
+uint32_t filter_page(const engine *e, const uint64_t *matches, const filter_sort *sorts, int n_sorts,
+                     const filter_after *after, uint32_t limit, person_id *out, int *more);
+
+/* An opaque cursor (URL-safe base64, no padding) naming the position just after
+ * person `last` in the order of sorts. A new string the caller frees. */
+char *filter_cursor_encode(const engine *e, const filter_sort *sorts, int n_sorts, person_id last);
+
+/* Decodes a cursor made by filter_cursor_encode for the same sort keys. Returns 0, or
+ * SEGD_EINVAL with err 400 `invalid_cursor` (not a cursor of segd's, or one made for
+ * another sort order). */
+int filter_cursor_decode(const char *cursor, const engine *e, const filter_sort *sorts, int n_sorts,
+                         filter_after *out, segd_error *err);
+
+/* Frees the strings of a decoded position. */
+void filter_after_release(filter_after *a);
+
 /* ---- SQL, the second evaluator (sql.c) ---- */
 
 /* Compiles a bound tree to an SQL boolean expression over the oracle schema that sql.c

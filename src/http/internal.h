@@ -58,7 +58,16 @@ struct http_server {
     ingest *ing;
     route_metrics *metrics;     /* one per route, plus one for "no route" */
     int64_t started_ms;
+    _Atomic int64_t test_now_ms;  /* with --test-clock: the clock's time once set, else 0 */
 };
+
+/* The time that time-relative filters read: the test clock once PUT /api/_test/clock
+ * set it (only with --test-clock), else the real time. */
+int64_t http_now_ms(http_server *srv);
+
+/* Takes ingest's read lock and returns the engine; while the engine is loading, replies
+ * 503 and returns NULL (no lock held). Release with ingest_read_end. */
+const engine *http_read_begin(http_server *srv, http_request *req);
 
 extern const route HTTP_ROUTES[];
 extern const int HTTP_N_ROUTES;
@@ -82,6 +91,16 @@ void http_reply_errorf(http_request *req, int status, const char *code, const ch
 
 /* Replies with text of a content type (copied). */
 void http_reply_text(http_request *req, int status, const char *content_type, const char *text, size_t len);
+
+/* search.c: the handlers of People search (POST /api/people/search, GET /api/people,
+ * POST /api/people/export, POST /api/people/{key}/explain), GET /api/filters/parse and
+ * PUT /api/_test/clock. */
+void http_people_search(http_server *srv, http_request *req);
+void http_people_list(http_server *srv, http_request *req);
+void http_people_export(http_server *srv, http_request *req);
+void http_person_explain(http_server *srv, http_request *req);
+void http_filter_parse(http_server *srv, http_request *req);
+void http_test_clock(http_server *srv, http_request *req);
 
 /* metrics.c: records one finished request; renders /metrics. */
 void http_metrics_record(http_server *srv, int route_index, int status, int64_t micros);

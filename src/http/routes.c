@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Takes the read lock; replies 503 and returns NULL while the engine is loading. */
-static const engine *read_begin(http_server *srv, http_request *req)
-{
-    const engine *e = ingest_read_begin(srv->ing);
-    if (!e) http_reply_errorf(req, 503, "not_ready", "segd is loading its store; retry in a moment (GET /readyz says when)");
-    return e;
-}
-
 /* ---- tracking API (Segment spec) ---- */
 
 static void handle_track_api(http_server *srv, http_request *req)
@@ -178,7 +170,7 @@ static void reply_profile(http_server *srv, http_request *req, int by, const cha
     int bad = 0;
     long limit = query_long(req, "events_limit", 20, 0, 1000, &bad);
     if (bad) return;
-    const engine *e = read_begin(srv, req);
+    const engine *e = http_read_begin(srv, req);
     if (!e) return;
     person_id id = ingest_find_person(e, (ingest_key_kind)by, key);
     cJSON *p = id == PERSON_NONE ? NULL : profile_json(req, e, id, limit);
@@ -219,7 +211,7 @@ static void handle_person_patch(http_server *srv, http_request *req)
     segd_error_clear(&err);
     /* resolve to the public id first: a PATCH may change the key it was found by */
     char pid[32] = "";
-    const engine *e = read_begin(srv, req);
+    const engine *e = http_read_begin(srv, req);
     if (!e) return;
     person_id id = ingest_find_person(e, (ingest_key_kind)by, req->params[0]);
     if (id != PERSON_NONE) ingest_public_id_format(engine_person_public_id(e, id), pid);
@@ -260,7 +252,7 @@ static void handle_events(http_server *srv, http_request *req)
     int bad = 0;
     long limit = query_long(req, "limit", 50, 1, 1000, &bad);
     if (bad) return;
-    const engine *e = read_begin(srv, req);
+    const engine *e = http_read_begin(srv, req);
     if (!e) return;
     person_id id = ingest_find_person(e, (ingest_key_kind)by, key);
     cJSON *root = NULL;
@@ -280,7 +272,7 @@ static void handle_events(http_server *srv, http_request *req)
 
 static void handle_schema(http_server *srv, http_request *req)
 {
-    const engine *e = read_begin(srv, req);
+    const engine *e = http_read_begin(srv, req);
     if (!e) return;
     cJSON *root = cJSON_CreateObject();
     cJSON *attrs = cJSON_AddArrayToObject(root, "attributes");
@@ -322,7 +314,7 @@ static void handle_attribute_declare(http_server *srv, http_request *req)
     }
     segd_error err;
     segd_error_clear(&err);
-    const engine *e = read_begin(srv, req);
+    const engine *e = http_read_begin(srv, req);
     if (!e) return;
     int existed = engine_attr_find(e, name->valuestring) >= 0;
     ingest_read_end(srv->ing);
@@ -403,6 +395,12 @@ const route HTTP_ROUTES[] = {
     {"POST", "/v1/group", handle_track_api, ACCESS_TRACKING, 1, INGEST_GROUP},
     {"POST", "/v1/alias", handle_track_api, ACCESS_TRACKING, 1, INGEST_ALIAS},
     {"POST", "/v1/batch", handle_track_api, ACCESS_TRACKING, 1, -1},
+    {"POST", "/api/people/search", http_people_search, ACCESS_API, 1, 0},
+    {"POST", "/api/people/export", http_people_export, ACCESS_API, 1, 0},
+    {"POST", "/api/people/{key}/explain", http_person_explain, ACCESS_API, 1, 0},
+    {"GET", "/api/people", http_people_list, ACCESS_API, 0, 0},
+    {"GET", "/api/filters/parse", http_filter_parse, ACCESS_API, 0, 0},
+    {"PUT", "/api/_test/clock", http_test_clock, ACCESS_API, 1, 0},
     {"POST", "/api/people", handle_person_upsert, ACCESS_API, 1, 0},
     {"GET", "/api/people/{key}", handle_person_get, ACCESS_API, 0, 0},
     {"PATCH", "/api/people/{key}", handle_person_patch, ACCESS_API, 1, 0},

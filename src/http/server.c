@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "../base/alloc.h"
 #include "../base/jsonscan.h"
+#include "../base/timefmt.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,6 +19,19 @@
 
 /* Bytes of an over-limit chunked body read and dropped before the connection is cut. */
 #define DISCARD_MAX ((size_t)1 << 20)
+
+int64_t http_now_ms(http_server *srv)
+{
+    int64_t t = srv->test_now_ms;
+    return t ? t : timefmt_now_ms();
+}
+
+const engine *http_read_begin(http_server *srv, http_request *req)
+{
+    const engine *e = ingest_read_begin(srv->ing);
+    if (!e) http_reply_errorf(req, 503, "not_ready", "segd is loading its store; retry in a moment (GET /readyz says when)");
+    return e;
+}
 
 /* ---- replies ---- */
 

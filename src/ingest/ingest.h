@@ -152,6 +152,11 @@ int ingest_drop_attribute(ingest *ing, const char *name, segd_error *err);
  * tags and lists as arrays). */
 void ingest_person_attributes_json(const engine *e, person_id id, cJSON *obj);
 
+/* One value as JSON: strings, numbers, booleans, datetimes as ISO 8601 text, lists as
+ * arrays of strings, JSON values as they were sent; null for a missing value. A new
+ * tree the caller frees (or adds to another). */
+cJSON *ingest_cell_json(const engine *e, const segd_cell *c);
+
 /* Adds one event's fields to obj: "event", "timestamp", "properties". */
 void ingest_event_json(const engine *e, const engine_event_ref *ref, cJSON *obj);
 

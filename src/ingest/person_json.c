@@ -4,27 +4,14 @@
 #include "internal.h"
 #include "../base/alloc.h"
 #include "../base/timefmt.h"
+#include "../filter/filter.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *cell_json(const engine *e, const segd_cell *c)
+cJSON *ingest_cell_json(const engine *e, const segd_cell *c)
 {
-    char buf[TIMEFMT_LEN];
-    switch (c->type) {
-    case SEGD_T_STRING: return cJSON_CreateString(engine_string(e, c->code, NULL));
-    case SEGD_T_NUMBER: return cJSON_CreateNumber(c->number);
-    case SEGD_T_BOOL: return cJSON_CreateBool(c->boolean);
-    case SEGD_T_DATETIME: return cJSON_CreateString(timefmt_format(c->time_ms, buf));
-    case SEGD_T_JSON: return cJSON_CreateRaw(engine_string(e, c->code, NULL));
-    case SEGD_T_LIST: {
-        cJSON *arr = cJSON_CreateArray();
-        for (uint32_t i = 0; i < c->n_codes; i++)
-            cJSON_AddItemToArray(arr, cJSON_CreateString(engine_string(e, c->codes[i], NULL)));
-        return arr;
-    }
-    default: return cJSON_CreateNull();
-    }
+    return filter_cell_json(e, c);
 }
 
 void ingest_person_attributes_json(const engine *e, person_id id, cJSON *obj)
@@ -34,7 +21,7 @@ void ingest_person_attributes_json(const engine *e, person_id id, cJSON *obj)
         const char *name = engine_attr_name(e, a);
         segd_cell c;
         if (!name || !engine_attr_get(e, id, a, &c)) continue;
-        cJSON_AddItemToObject(obj, name, cell_json(e, &c));
+        cJSON_AddItemToObject(obj, name, ingest_cell_json(e, &c));
     }
 }
 
@@ -60,6 +47,6 @@ void ingest_event_json(const engine *e, const engine_event_ref *ref, cJSON *obj)
     for (int p = 0; p < n; p++) {
         segd_cell c;
         if (engine_event_prop_get(e, ref->type, ref->row, p, &c))
-            cJSON_AddItemToObject(props, engine_prop_name(e, ref->type, p), cell_json(e, &c));
+            cJSON_AddItemToObject(props, engine_prop_name(e, ref->type, p), ingest_cell_json(e, &c));
     }
 }

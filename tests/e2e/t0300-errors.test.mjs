@@ -313,7 +313,8 @@ describe('errors', () => {
 
         it('unknown endpoints -> 404 not_found; a known path with another method -> 405 method_not_allowed', async () => {
             expectError(await s.get('/nope'), 404, 'not_found');
-            expectError(await s.get('/api/people'), 405, 'method_not_allowed');
+            expectError(await s.del('/api/people'), 405, 'method_not_allowed');
+            expectError(await s.get('/api/people/a/explain'), 405, 'method_not_allowed');
             expectError(await s.post('/v1/unknown', { userId: 'u' }), 404, 'not_found');
             expectError(await s.get('/api/people/a/b'), 404, 'not_found');
             expectError(await s.get('/v1/track'), 405, 'method_not_allowed');
