@@ -370,10 +370,30 @@ void filter_after_release(filter_after *a);
 
 /* ---- SQL, the second evaluator (sql.c) ---- */
 
-/* Compiles a bound tree to an SQL boolean expression over the oracle schema that sql.c
- * documents (the people row aliased `p`), with time-relative conditions at now_ms.
- * Returns a new string the caller frees, or NULL for a segment condition (the oracle has
- * no segments). */
+typedef struct sqlite3 sqlite3;
+
+/* Registers on a connection the SQL functions compiled filters call: segd_fold(text)
+ * (base/fold.h, NULL for NULL) and segd_bucket(salt, user_id) (FNV-1a 64 of
+ * salt ":" user_id, modulo 100; NULL for a NULL user_id). Every connection that reads
+ * the oracle schema needs them (its expression indexes call segd_fold). Returns 0 or
+ * SEGD_EIO. */
+int filter_sql_register(sqlite3 *db);
+
+/* Creates the oracle schema (sql.c's header comment) in an empty database and copies
+ * into it everything the engine holds: live people and their attributes, list items,
+ * live people's events with their properties; then builds the indexes and runs
+ * ANALYZE. Registers the SQL functions on db. One transaction: on failure (SEGD_EIO,
+ * the reason printed to stderr) nothing is left behind. Reads the engine: hold its
+ * read lock. */
+int filter_sql_load(sqlite3 *db, const engine *e);
+
+/* Compiles a bound tree to an SQL boolean expression over the oracle schema (the people
+ * row aliased `p`), with time-relative conditions at now_ms, implementing
+ * docs/FILTERS.md independently of eval.c. The expression is 1 for a matching person
+ * and 0 or NULL otherwise: use it as a WHERE clause (or wrap it in coalesce(.., 0)), as
+ * in `SELECT id FROM people p WHERE <sql> ORDER BY id`. Returns a new string the
+ * caller frees, or NULL for what the oracle does not answer: a segment condition, an
+ * unbound node, count_distinct of a list property. */
 char *filter_to_sql(const filter_node *n, const engine *e, int64_t now_ms);
 
 #endif
