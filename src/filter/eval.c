@@ -298,8 +298,9 @@ static int space_page(const space *sp, int column, uint32_t page, engine_page *o
                               : engine_prop_page(e, sp->event_type, column, page, out);
 }
 
-/* Positive-predicate bits of one page's 64-row word w (only present rows). */
-static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w)
+/* Positive-predicate bits of one page's 64-row word w, decided for the present rows
+ * among `only` (strings and lists, which cost a look-up per row, skip the others). */
+static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w, uint64_t only)
 {
     uint64_t present = pg->present[w];
     if (!present) return 0;
@@ -336,15 +337,18 @@ static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w)
     }
     case SEGD_T_STRING: case SEGD_T_JSON: {
         const uint32_t *v = (const uint32_t *)pg->values + base;
-        for (uint64_t left = present; left; left &= left - 1) {
+        for (uint64_t left = present & only; left; left &= left - 1) {
             int i = __builtin_ctzll(left);
-            m |= (uint64_t)pred_code(c, v[i]) << i;
+            uint32_t code = v[i];
+            uint8_t known = code < c->memo_n ? c->memo[code] : 0;
+            int p = known ? known == 1 : pred_code(c, code);
+            m |= (uint64_t)p << i;
         }
         break;
     }
     case SEGD_T_LIST: {
         const uint32_t *const *v = (const uint32_t *const *)pg->values + base;
-        for (uint64_t left = present; left; left &= left - 1) {
+        for (uint64_t left = present & only; left; left &= left - 1) {
             int i = __builtin_ctzll(left);
             m |= (uint64_t)pred_list(c, v[i]) << i;
         }
@@ -357,8 +361,8 @@ static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w)
 }
 
 /* A condition over a column of the space (attribute or property): out gets exactly the
- * live people / rows for which it is true. */
-static void eval_column(space *sp, const filter_node *n, uint64_t *out)
+ * live people / rows for which it is true, among cand (NULL: all; elsewhere out is 0). */
+static void eval_column(space *sp, const filter_node *n, uint64_t *out, const uint64_t *cand)
 {
     cond c;
     cond_init(&c, n, n->type, sp->env);
@@ -377,8 +381,10 @@ static void eval_column(space *sp, const filter_node *n, uint64_t *out)
             continue;
         }
         for (size_t w = 0; w < wn; w++) {
+            uint64_t only = cand ? cand[w0 + w] : ~(uint64_t)0;
+            if (!only) continue;
             uint64_t present = pg.present[w];
-            uint64_t m = page_word_pred(&c, &pg, w);
+            uint64_t m = page_word_pred(&c, &pg, w, only);
             if (c.negate) m = present & ~m;
             if (c.true_on_missing) m |= live[w0 + w] & ~present;
             out[w0 + w] = m;
@@ -543,25 +549,49 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
     metric_arrays m = { 0 };
     int rc = 0;
 
-    uint64_t *rowmask = NULL;
-    if (n->where) {
-        space rs;
-        space_init(&rs, env, type);
-        rowmask = xmalloc((rs.words ? rs.words : 1) * sizeof *rowmask);
-        rc = eval_node(&rs, n->where, rowmask, NULL);
-        space_release(&rs);
-        if (rc) goto done;
-    }
     int64_t lo, hi;
     window_range(n, env->now_ms, &lo, &hi);
 
+    /* The rows that count: in the window, of a live person (and a candidate); the where
+     * tree is then decided only for those. Without window, candidates or where, every
+     * row of a live person counts and no mask is made. */
+    uint64_t *rowmask = NULL;
+    if (n->window != FWIN_ALL || cand || n->where) {
+        size_t rwords = ((size_t)rows + 63) / 64;
+        rowmask = xmalloc((rwords ? rwords : 1) * sizeof *rowmask);
+        for (size_t w = 0; w < rwords; w++) {
+            uint64_t bits = 0;
+            uint32_t r0 = (uint32_t)(w * 64), rn = rows - r0 < 64 ? rows - r0 : 64;
+            for (uint32_t i = 0; i < rn; i++) {
+                int64_t t = times[r0 + i];
+                person_id p = persons[r0 + i];
+                int keep = t >= lo && t <= hi && p != PERSON_NONE;
+                if (cand && keep) keep = (int)(cand[p >> 6] >> (p & 63) & 1);
+                bits |= (uint64_t)keep << i;
+            }
+            rowmask[w] = bits;
+        }
+        if (n->where) {
+            space rs;
+            space_init(&rs, env, type);
+            uint64_t *wm = xmalloc((rs.words ? rs.words : 1) * sizeof *wm);
+            rc = eval_node(&rs, n->where, wm, rowmask);
+            for (size_t w = 0; w < rwords; w++) rowmask[w] &= wm[w];
+            free(wm);
+            space_release(&rs);
+            if (rc) goto done;
+        }
+    }
+
     if (n->fn == FFN_COUNT) {
         uint32_t *count = m.count = xcalloc(slots, sizeof *m.count);
-        for (uint32_t r = 0; r < rows; r++) {
-            if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
-            int64_t t = times[r];
-            person_id p = persons[r];
-            if (t >= lo && t <= hi && p != PERSON_NONE && (!cand || (cand[p >> 6] >> (p & 63) & 1))) count[p]++;
+        if (rowmask) {
+            for (size_t w = 0; w < ((size_t)rows + 63) / 64; w++)
+                for (uint64_t bits = rowmask[w]; bits; bits &= bits - 1)
+                    count[persons[w * 64 + (size_t)__builtin_ctzll(bits)]]++;
+        } else {
+            for (uint32_t r = 0; r < rows; r++)
+                if (persons[r] != PERSON_NONE) count[persons[r]]++;
         }
     } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
         int first = n->fn == FFN_FIRST_AT;
@@ -571,7 +601,7 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
             if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
             int64_t t = times[r];
             person_id p = persons[r];
-            if (t < lo || t > hi || p == PERSON_NONE) continue;
+            if (p == PERSON_NONE) continue;
             if (first ? t < time[p] : t > time[p]) time[p] = t;
         }
     } else {
@@ -597,9 +627,8 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
                     uint32_t i = (uint32_t)__builtin_ctzll(bits);
                     uint32_t r = r0 + i;
                     if (r >= rows) break;
-                    int64_t t = times[r];
                     person_id p = persons[r];
-                    if (t < lo || t > hi || p == PERSON_NONE) continue;
+                    if (p == PERSON_NONE) continue;
                     if (n->fn == FFN_COUNT_DISTINCT) {
                         segd_cell cell;
                         engine_event_prop_get(e, type, r, n->metric_prop, &cell);
@@ -767,8 +796,7 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint6
         for (uint32_t i = 1; i < k && !rc; i++) {
             if (n->kind == FILTER_AND) {
                 if (all_zero(out, words)) break;
-                int people = sp->event_type < 0;
-                rc = eval_node(sp, n->children[idx[i]], tmp, people ? out : NULL);
+                rc = eval_node(sp, n->children[idx[i]], tmp, out);
                 for (size_t w = 0; w < words; w++) out[w] &= tmp[w];
             } else {
                 rc = eval_node(sp, n->children[idx[i]], tmp, cand);
@@ -788,7 +816,7 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint6
         return 0;
     }
     case FILTER_ATTRIBUTE: case FILTER_PROPERTY:
-        eval_column(sp, n, out);
+        eval_column(sp, n, out, cand);
         return 0;
     case FILTER_EVENT:
         return eval_event(sp, n, out, cand);
