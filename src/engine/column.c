@@ -10,6 +10,8 @@
 #include "u32map.h"
 #include "../base/alloc.h"
 
+#include <roaring/roaring.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,108 @@ static int64_t *page_times(const column_page *pg) { return page_values(pg); }
 static uint64_t *page_bools(const column_page *pg) { return page_values(pg); }
 static uint32_t **page_lists(const column_page *pg) { return page_values(pg); }
 
+/* ---- the item index of LIST columns ---- */
+
+struct column_items {
+    u32map slot_of;               /* item code -> slot */
+    uint32_t *codes;              /* per slot */
+    roaring_bitmap_t **rows;      /* per slot: rows holding the item (never empty) */
+    uint32_t n, cap;
+};
+
+static void items_free(column_items *ix)
+{
+    if (!ix) return;
+    for (uint32_t i = 0; i < ix->n; i++) roaring_bitmap_free(ix->rows[i]);
+    free(ix->codes);
+    free(ix->rows);
+    u32map_release(&ix->slot_of);
+    free(ix);
+}
+
+/* Drops the index for good: the column has too many distinct items for it to pay. */
+static void items_disable(column *c)
+{
+    items_free(c->items);
+    c->items = NULL;
+    c->items_off = 1;
+}
+
+static void items_add(column *c, uint32_t code, uint32_t row)
+{
+    if (c->items_off) return;
+    if (!c->items) {
+        c->items = xcalloc(1, sizeof *c->items);
+        u32map_init(&c->items->slot_of);
+    }
+    column_items *ix = c->items;
+    uint32_t slot = u32map_get(&ix->slot_of, code);
+    if (slot == U32MAP_NONE) {
+        if (ix->n >= COLUMN_ITEMS_MAX_DISTINCT && ix->n >= c->n_set / COLUMN_ITEMS_PER_ROWS) {
+            items_disable(c);
+            return;
+        }
+        if (ix->n == ix->cap) {
+            ix->cap = ix->cap ? ix->cap * 2 : 8;
+            ix->codes = xrealloc(ix->codes, ix->cap * sizeof *ix->codes);
+            ix->rows = xrealloc(ix->rows, ix->cap * sizeof *ix->rows);
+        }
+        slot = ix->n++;
+        ix->codes[slot] = code;
+        ix->rows[slot] = roaring_bitmap_create();
+        if (!ix->rows[slot]) abort();
+        u32map_put(&ix->slot_of, code, slot);
+    }
+    roaring_bitmap_add(ix->rows[slot], row);
+}
+
+static void items_remove(column *c, uint32_t code, uint32_t row)
+{
+    column_items *ix = c->items;
+    if (!ix) return;
+    uint32_t slot = u32map_get(&ix->slot_of, code);
+    if (slot == U32MAP_NONE) abort();   /* the index lost an item: a bug */
+    roaring_bitmap_remove(ix->rows[slot], row);
+    if (!roaring_bitmap_is_empty(ix->rows[slot])) return;
+    /* the item's last row: move the last slot into this one */
+    roaring_bitmap_free(ix->rows[slot]);
+    u32map_remove(&ix->slot_of, code);
+    uint32_t last = --ix->n;
+    if (slot != last) {
+        ix->codes[slot] = ix->codes[last];
+        ix->rows[slot] = ix->rows[last];
+        u32map_put(&ix->slot_of, ix->codes[slot], slot);
+    }
+}
+
+int64_t column_items_count(const column *c)
+{
+    if (c->type != SEGD_T_LIST || c->items_off) return -1;
+    return c->items ? c->items->n : 0;
+}
+
+static bool or_row(uint32_t row, void *words)
+{
+    ((uint64_t *)words)[row >> 6] |= (uint64_t)1 << (row & 63);
+    return true;
+}
+
+uint32_t column_item_rows(const column *c, uint32_t i, uint64_t *words)
+{
+    const column_items *ix = c->items;
+    if (!ix || i >= ix->n) return STRPOOL_NONE;
+    if (words) roaring_iterate(ix->rows[i], or_row, words);
+    return ix->codes[i];
+}
+
+static size_t items_memory(const column_items *ix)
+{
+    if (!ix) return 0;
+    size_t bytes = sizeof *ix + u32map_memory(&ix->slot_of) + ix->cap * (sizeof *ix->codes + sizeof *ix->rows);
+    for (uint32_t i = 0; i < ix->n; i++) bytes += roaring_bitmap_size_in_bytes(ix->rows[i]) + sizeof(roaring_bitmap_t);
+    return bytes;
+}
+
 static int bit_get(const uint64_t *bits, uint32_t i) { return (int)(bits[i >> 6] >> (i & 63) & 1); }
 static void bit_set(uint64_t *bits, uint32_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 static void bit_clear(uint64_t *bits, uint32_t i) { bits[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
@@ -67,6 +171,8 @@ void column_init(column *c, segd_type type)
     c->dir_cap = 0;
     c->pages = NULL;
     c->list_bytes = 0;
+    c->items = NULL;
+    c->items_off = 0;
 }
 
 static const column_page *page_of(const column *c, uint32_t row)
@@ -81,8 +187,9 @@ int column_has(const column *c, uint32_t row)
     return pg && bit_get(pg->present, row & PAGE_MASK);
 }
 
-/* Drops the references of the value in slot i (present) and zeroes the slot. */
-static void release_slot(column *c, column_page *pg, uint32_t i, strpool *pool)
+/* Drops the references of the value in slot i (present; the column's row `row`) and
+ * zeroes the slot. */
+static void release_slot(column *c, column_page *pg, uint32_t i, uint32_t row, strpool *pool)
 {
     switch (c->type) {
     case SEGD_T_STRING: case SEGD_T_JSON:
@@ -95,7 +202,10 @@ static void release_slot(column *c, column_page *pg, uint32_t i, strpool *pool)
     case SEGD_T_LIST: {
         uint32_t *cell = page_lists(pg)[i];
         if (cell) {
-            for (uint32_t k = 1; k <= cell[0]; k++) strpool_unref(pool, cell[k]);
+            for (uint32_t k = 1; k <= cell[0]; k++) {
+                items_remove(c, cell[k], row);
+                strpool_unref(pool, cell[k]);
+            }
             c->list_bytes -= heap_block_bytes(cell, (cell[0] + 1) * sizeof *cell);
             free(cell);
             page_lists(pg)[i] = NULL;
@@ -108,11 +218,13 @@ static void release_slot(column *c, column_page *pg, uint32_t i, strpool *pool)
 
 void column_release(column *c, strpool *pool)
 {
+    items_free(c->items);   /* everything goes: no need to remove row by row */
+    c->items = NULL;
     for (uint32_t pi = 0; pi < c->n_pages; pi++) {
         column_page *pg = c->pages[pi];
         if (!pg) continue;
         for (uint32_t i = 0; i < COLUMN_PAGE_ROWS; i++)
-            if (bit_get(pg->present, i)) release_slot(c, pg, i, pool);
+            if (bit_get(pg->present, i)) release_slot(c, pg, i, (pi << COLUMN_PAGE_SHIFT) | i, pool);
         free(pg);
     }
     free(c->pages);
@@ -176,11 +288,12 @@ static column_page *page_for_write(column *c, uint32_t row)
     return c->pages[pi];
 }
 
-/* Makes slot i of pg ready for a new value: releases the old one or marks it present. */
-static void claim_slot(column *c, column_page *pg, uint32_t i, strpool *pool)
+/* Makes slot i of pg (row `row`) ready for a new value: releases the old one or marks
+ * it present. */
+static void claim_slot(column *c, column_page *pg, uint32_t i, uint32_t row, strpool *pool)
 {
     if (bit_get(pg->present, i)) {
-        release_slot(c, pg, i, pool);
+        release_slot(c, pg, i, row, pool);
     } else {
         bit_set(pg->present, i);
         pg->n_set++;
@@ -221,9 +334,12 @@ static void store_list(column *c, uint32_t row, uint32_t *cell, strpool *pool)
 {
     column_page *pg = page_for_write(c, row);
     uint32_t i = row & PAGE_MASK;
-    claim_slot(c, pg, i, pool);
+    claim_slot(c, pg, i, row, pool);
     page_lists(pg)[i] = cell;
-    if (cell) c->list_bytes += heap_block_bytes(cell, (cell[0] + 1) * sizeof *cell);
+    if (cell) {
+        c->list_bytes += heap_block_bytes(cell, (cell[0] + 1) * sizeof *cell);
+        for (uint32_t k = 1; k <= cell[0]; k++) items_add(c, cell[k], row);
+    }
 }
 
 /* A list cell [n, codes...] holding n referenced codes, shrunk after de-duplication;
@@ -258,7 +374,7 @@ void column_set(column *c, uint32_t row, const segd_value *v, strpool *pool)
         code = strpool_intern(pool, v->str ? v->str : "", v->str ? v->str_len : 0);
     column_page *pg = page_for_write(c, row);
     uint32_t i = row & PAGE_MASK;
-    claim_slot(c, pg, i, pool);
+    claim_slot(c, pg, i, row, pool);
     switch (c->type) {
     case SEGD_T_STRING: case SEGD_T_JSON: page_codes(pg)[i] = code; break;
     case SEGD_T_NUMBER: page_numbers(pg)[i] = v->number; break;
@@ -297,7 +413,7 @@ void column_copy(column *c, uint32_t src_row, uint32_t dst_row, strpool *pool)
     if (c->type == SEGD_T_STRING || c->type == SEGD_T_JSON) strpool_ref(pool, cell.code);
     column_page *pg = page_for_write(c, dst_row);
     uint32_t i = dst_row & PAGE_MASK;
-    claim_slot(c, pg, i, pool);
+    claim_slot(c, pg, i, dst_row, pool);
     switch (c->type) {
     case SEGD_T_STRING: case SEGD_T_JSON: page_codes(pg)[i] = cell.code; break;
     case SEGD_T_NUMBER: page_numbers(pg)[i] = cell.number; break;
@@ -314,7 +430,7 @@ void column_clear(column *c, uint32_t row, strpool *pool)
     uint32_t pi = row >> COLUMN_PAGE_SHIFT, i = row & PAGE_MASK;
     column_page *pg = pi < c->n_pages ? c->pages[pi] : NULL;
     if (!pg || !bit_get(pg->present, i)) return;
-    release_slot(c, pg, i, pool);
+    release_slot(c, pg, i, row, pool);
     bit_clear(pg->present, i);
     pg->n_set--;
     c->n_set--;
@@ -372,7 +488,7 @@ void column_compact(column *c)
 size_t column_memory(const column *c)
 {
     size_t pages = c->pages_alloc ? (size_t)c->pages_alloc * page_bytes(c->type) : 0;
-    return c->dir_cap * sizeof *c->pages + pages + c->list_bytes;
+    return c->dir_cap * sizeof *c->pages + pages + c->list_bytes + items_memory(c->items);
 }
 
 void column_count_uses(const column *c, uint32_t *uses, uint32_t n_uses)
@@ -458,6 +574,53 @@ static int check_slot(const column *c, const column_page *pg, uint32_t i, int pr
     }
 }
 
+/* The item index holds exactly the (item, row) pairs of the cells. */
+static int check_items(const column *c, const char *what)
+{
+    if (c->type != SEGD_T_LIST) {
+        if (c->items || c->items_off) {
+            fprintf(stderr, "engine_check: %s: item index on a non-list column\n", what);
+            return -1;
+        }
+        return 0;
+    }
+    if (!c->items) return 0;
+    const column_items *ix = c->items;
+    uint64_t pairs = 0, indexed = 0;
+    if (ix->n != ix->slot_of.count) {
+        fprintf(stderr, "engine_check: %s: item index has %u slots, %u keys\n", what, ix->n, ix->slot_of.count);
+        return -1;
+    }
+    for (uint32_t s = 0; s < ix->n; s++) {
+        if (u32map_get(&ix->slot_of, ix->codes[s]) != s || roaring_bitmap_is_empty(ix->rows[s])) {
+            fprintf(stderr, "engine_check: %s: item slot %u (code %u) lost or empty\n", what, s, ix->codes[s]);
+            return -1;
+        }
+        indexed += roaring_bitmap_get_cardinality(ix->rows[s]);
+    }
+    for (uint32_t pi = 0; pi < c->n_pages; pi++) {
+        const column_page *pg = c->pages[pi];
+        if (!pg) continue;
+        for (uint32_t i = 0; i < COLUMN_PAGE_ROWS; i++) {
+            const uint32_t *cell = bit_get(pg->present, i) ? page_lists(pg)[i] : NULL;
+            uint32_t row = (pi << COLUMN_PAGE_SHIFT) | i;
+            for (uint32_t k = 1; cell && k <= cell[0]; k++, pairs++) {
+                uint32_t slot = u32map_get(&ix->slot_of, cell[k]);
+                if (slot == U32MAP_NONE || !roaring_bitmap_contains(ix->rows[slot], row)) {
+                    fprintf(stderr, "engine_check: %s: row %u: item %u missing from the index\n", what, row, cell[k]);
+                    return -1;
+                }
+            }
+        }
+    }
+    if (pairs != indexed) {
+        fprintf(stderr, "engine_check: %s: cells hold %llu items, the index %llu\n", what,
+                (unsigned long long)pairs, (unsigned long long)indexed);
+        return -1;
+    }
+    return 0;
+}
+
 int column_check(const column *c, const strpool *pool, uint32_t row_limit, const char *what)
 {
     uint32_t n_set = 0, pages = 0;
@@ -493,5 +656,6 @@ int column_check(const column *c, const strpool *pool, uint32_t row_limit, const
                 c->list_bytes);
         return -1;
     }
+    if (check_items(c, what)) return -1;
     return 0;
 }

@@ -23,6 +23,7 @@
 #define COLUMN_NONE UINT32_MAX   /* "no row" for column_next */
 
 typedef struct column_page column_page;
+typedef struct column_items column_items;
 
 typedef struct column {
     segd_type type;         /* fixed at init; never SEGD_T_NONE */
@@ -32,6 +33,8 @@ typedef struct column {
     size_t dir_cap;
     column_page **pages;    /* row >> COLUMN_PAGE_SHIFT -> page or NULL */
     size_t list_bytes;      /* heap bytes of list cells (allocator block sizes) */
+    column_items *items;    /* LIST: each distinct item's rows, or NULL (see column_items_*) */
+    int items_off;          /* LIST: 1 once the items proved too many to index */
 } column;
 
 /* Initialises an empty column of `type` (no allocation). */
@@ -84,6 +87,23 @@ uint32_t column_pages(const column *c);
  * with the view zeroed when the page holds no value. Valid until the next write. */
 int column_page_view(const column *c, uint32_t page, uint32_t *n_set,
                      const uint64_t **present, const void **values);
+
+/* The item index of a LIST column: for each distinct item (pool code), the rows whose
+ * list holds it, as a compressed bitmap, so `tags contains "vip"` reads one bitmap
+ * instead of every row's list. Kept while the items stay few: past
+ * COLUMN_ITEMS_MAX_DISTINCT distinct items that are also more than one per
+ * COLUMN_ITEMS_PER_ROWS rows with a value (lists of ids, not of labels), the index is
+ * dropped for good and scans read the cells. */
+#define COLUMN_ITEMS_MAX_DISTINCT 4096
+#define COLUMN_ITEMS_PER_ROWS 4
+
+/* Number of distinct items of an indexed LIST column, or -1 when it keeps no index. */
+int64_t column_items_count(const column *c);
+
+/* The i-th distinct item (0 <= i < column_items_count): returns its pool code and, when
+ * words is not NULL, ORs the rows holding it into words (bit r of words[r / 64]; words
+ * must cover every row). Order of items is arbitrary and changes with writes. */
+uint32_t column_item_rows(const column *c, uint32_t i, uint64_t *words);
 
 /* Shrinks the page directory to end at the last allocated page (none when the column
  * is empty). Pages and list cells are already exact. O(directory). */

@@ -875,3 +875,13 @@ const uint32_t *engine_event_prevs(const engine *e, int type)
 {
     return events_prevs(&e->ev, type);
 }
+
+int64_t engine_list_items(const engine *e, int attr)
+{
+    return attr_live(e, attr) ? column_items_count(&e->attrs[attr].col) : -1;
+}
+
+uint32_t engine_list_item_people(const engine *e, int attr, uint32_t i, uint64_t *words)
+{
+    return attr_live(e, attr) ? column_item_rows(&e->attrs[attr].col, i, words) : STRPOOL_NONE;
+}

@@ -301,6 +301,13 @@ int engine_people_page(const engine *e, uint32_t page, engine_page *out);
 uint32_t engine_prop_pages(const engine *e, int type, int prop);
 int engine_prop_page(const engine *e, int type, int prop, uint32_t page, engine_page *out);
 
+/* The item index of a list attribute (tags, groups): the number of distinct items, or
+ * -1 when the attribute keeps none (not a list, or too many distinct items: see
+ * column.h). engine_list_item_people returns the i-th item's pool code and, when words
+ * is not NULL, ORs the people whose list holds it into words (filter_words-sized). */
+int64_t engine_list_items(const engine *e, int attr);
+uint32_t engine_list_item_people(const engine *e, int attr, uint32_t i, uint64_t *words);
+
 /* One past the highest string-pool code: per-code scratch arrays (a memo of which
  * distinct strings match a condition) are sized by it. */
 uint32_t engine_string_limit(const engine *e);

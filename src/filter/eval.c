@@ -337,12 +337,29 @@ static uint64_t page_word_pred(cond *c, const engine_page *pg, size_t w, uint64_
     }
     case SEGD_T_STRING: case SEGD_T_JSON: {
         const uint32_t *v = (const uint32_t *)pg->values + base;
-        for (uint64_t left = present & only; left; left &= left - 1) {
+        if (!c->memo) {
+            for (uint64_t left = present & only; left; left &= left - 1) {
+                int i = __builtin_ctzll(left);
+                m |= (uint64_t)pred_code(c, v[i]) << i;
+            }
+            break;
+        }
+        /* Branch-free over the 64 rows once the codes are known (a column of few
+         * distinct values knows them all after its first rows); the unknown ones are
+         * decided one by one. Missing slots hold code 0, which is masked off below. */
+        uint64_t unknown = 0;
+        const uint8_t *memo = c->memo;
+        if (base + 64 <= ENGINE_PAGE_ROWS) {
+            for (int i = 0; i < 64; i++) {
+                uint32_t code = v[i];
+                uint8_t k = code < c->memo_n ? memo[code] : 0;
+                m |= (uint64_t)(k == 1) << i;
+                unknown |= (uint64_t)(k == 0) << i;
+            }
+        }
+        for (uint64_t left = unknown & present & only; left; left &= left - 1) {
             int i = __builtin_ctzll(left);
-            uint32_t code = v[i];
-            uint8_t known = code < c->memo_n ? c->memo[code] : 0;
-            int p = known ? known == 1 : pred_code(c, code);
-            m |= (uint64_t)p << i;
+            m |= (uint64_t)pred_code(c, v[i]) << i;
         }
         break;
     }
@@ -391,6 +408,30 @@ static void eval_column(space *sp, const filter_node *n, uint64_t *out, const ui
         }
     }
     cond_release(&c);
+}
+
+/* contains / not_contains on a list attribute that keeps an item index: decide each
+ * distinct item once and OR the bitmaps of those that match. Returns 0, or -1 when the
+ * attribute has no index (the caller scans instead). */
+static int eval_list_index(space *sp, const filter_node *n, uint64_t *out)
+{
+    const engine *e = sp->env->e;
+    if (sp->event_type >= 0 || (n->op != FOP_CONTAINS && n->op != FOP_NOT_CONTAINS)) return -1;
+    int64_t items = engine_list_items(e, n->index);
+    if (items < 0) return -1;
+    cond c;
+    cond_init(&c, n, n->type, sp->env);
+    memset(out, 0, sp->words * sizeof *out);
+    for (uint32_t i = 0; i < (uint32_t)items; i++) {
+        uint32_t code = engine_list_item_people(e, n->index, i, NULL);
+        if (pred_code(&c, code)) engine_list_item_people(e, n->index, i, out);
+    }
+    if (n->op == FOP_NOT_CONTAINS) {
+        const uint64_t *live = space_live(sp);
+        for (size_t w = 0; w < sp->words; w++) out[w] = live[w] & ~out[w];
+    }
+    cond_release(&c);
+    return 0;
 }
 
 static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint64_t *cand);
@@ -648,7 +689,7 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
             }
         }
         if (n->fn == FFN_COUNT_DISTINCT) {
-            qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+            if (n_pairs) qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
             for (size_t i = 0; i < n_pairs; i++)
                 if (i == 0 || pairs[i].person != pairs[i - 1].person || pairs[i].key != pairs[i - 1].key)
                     m.distinct[pairs[i].person]++;
@@ -816,6 +857,7 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint6
         return 0;
     }
     case FILTER_ATTRIBUTE: case FILTER_PROPERTY:
+        if (n->type == SEGD_T_LIST && eval_list_index(sp, n, out) == 0) return 0;
         eval_column(sp, n, out, cand);
         return 0;
     case FILTER_EVENT:

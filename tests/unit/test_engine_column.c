@@ -248,12 +248,74 @@ static void test_check_finds_rows_past_limit(void **state)
     strpool_release(&pool);
 }
 
+/* The rows of item i of the index, as a sorted string of row numbers. */
+static void item_rows(const column *c, uint32_t i, uint64_t *words, size_t n_words, char *buf, size_t cap)
+{
+    memset(words, 0, n_words * sizeof *words);
+    column_item_rows(c, i, words);
+    buf[0] = 0;
+    for (size_t w = 0; w < n_words; w++)
+        for (uint64_t b = words[w]; b; b &= b - 1)
+            snprintf(buf + strlen(buf), cap - strlen(buf), "%zu,", w * 64 + (size_t)__builtin_ctzll(b));
+}
+
+/* The item index follows every set, replace, copy and clear, and is dropped for good
+ * when a list column turns out to hold ids rather than labels. */
+static void test_list_item_index(void **state)
+{
+    (void)state;
+    strpool pool;
+    strpool_init(&pool);
+    column c;
+    column_init(&c, SEGD_T_LIST);
+    assert_int_equal(column_items_count(&c), 0);
+    const char *vip_beta[] = { "vip", "beta" }, *beta[] = { "beta" };
+    column_set(&c, 3, &(segd_value){ .type = SEGD_T_LIST, .items = vip_beta, .n_items = 2 }, &pool);
+    column_set(&c, 2000, &(segd_value){ .type = SEGD_T_LIST, .items = beta, .n_items = 1 }, &pool);
+    column_set(&c, 7, &(segd_value){ .type = SEGD_T_LIST, .items = NULL, .n_items = 0 }, &pool);
+    check_all(&c, &pool);
+    assert_int_equal(column_items_count(&c), 2);
+    static uint64_t words[ROWS / 64];
+    char buf[256];
+    uint32_t vip = strpool_find(&pool, "vip", 3), b = strpool_find(&pool, "beta", 4);
+    for (uint32_t i = 0; i < 2; i++) {
+        item_rows(&c, i, words, ROWS / 64, buf, sizeof buf);
+        uint32_t code = column_item_rows(&c, i, NULL);
+        assert_string_equal(buf, code == vip ? "3," : "3,2000,");
+        assert_true(code == vip || code == b);
+    }
+    /* replacing row 3's list drops it from vip, which then disappears */
+    column_set(&c, 3, &(segd_value){ .type = SEGD_T_LIST, .items = beta, .n_items = 1 }, &pool);
+    check_all(&c, &pool);
+    assert_int_equal(column_items_count(&c), 1);
+    column_copy(&c, 2000, 9, &pool);
+    column_clear(&c, 3, &pool);
+    check_all(&c, &pool);
+    item_rows(&c, 0, words, ROWS / 64, buf, sizeof buf);
+    assert_string_equal(buf, "9,2000,");
+    column_release(&c, &pool);
+
+    /* ids, one a row: past COLUMN_ITEMS_MAX_DISTINCT distinct items the index goes */
+    column_init(&c, SEGD_T_LIST);
+    char id[32];
+    for (uint32_t row = 0; row < COLUMN_ITEMS_MAX_DISTINCT + 10; row++) {
+        snprintf(id, sizeof id, "id-%u", row);
+        const char *one[] = { id };
+        column_set(&c, row, &(segd_value){ .type = SEGD_T_LIST, .items = one, .n_items = 1 }, &pool);
+    }
+    assert_int_equal(column_items_count(&c), -1);
+    assert_int_equal(column_check(&c, &pool, 2 * COLUMN_ITEMS_MAX_DISTINCT, "ids"), 0);
+    column_release(&c, &pool);
+    strpool_release(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_times_bools),
         cmocka_unit_test(test_strings_and_json),
         cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_list_item_index),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_check_finds_rows_past_limit),
     };
