@@ -1,6 +1,7 @@
 /* filters.c - `make bench`, filters: segd's evaluator against SQLite on the same data.
  *
- * Generates people and events deterministically (fixed xorshift seed, fixed clock)
+ * Generates people and events deterministically (fixed xorshift seed, fixed clock;
+ * events in arrival order over the last year, as a tracking stream delivers them)
  * straight into an engine, copies the engine into SQLite with the oracle schema and its
  * indexes (src/filter/sql.c: one column per attribute, an index per column and on the
  * folded strings, a table per event type indexed by (person, time) and (time, person)),
@@ -110,7 +111,7 @@ static void gen_people(engine *e, uint32_t people)
     }
 }
 
-/* Events over the last year: 3/8 page_view (path, referrer), 1/8 purchase (amount,
+/* Events over the last year, in time order: 3/8 page_view (path, referrer), 1/8 purchase (amount,
  * sku, currency), then click, signup_step, search, add_to_cart. */
 static void gen_events(engine *e, uint32_t people, uint64_t events)
 {
@@ -136,7 +137,10 @@ static void gen_events(engine *e, uint32_t people, uint64_t events)
         /* a skewed choice of person: some people are far more active */
         uint32_t who = (uint32_t)(rnd() % people);
         if (rnd() % 4 == 0) who = (uint32_t)(rnd() % (people / 20 + 1));
-        int64_t t = NOW_MS - (int64_t)(rnd() % (365 * DAY_MS));
+        /* a year of events in arrival order, as a tracking stream delivers them: times
+         * rise with the row, with up to an hour of disorder */
+        int64_t t = NOW_MS - 365 * DAY_MS + (int64_t)((double)i / (double)events * 365.0 * DAY_MS)
+                    - (int64_t)(rnd() % 3600000);
         int props[3];
         segd_value vals[3];
         size_t n = 0;

@@ -885,3 +885,11 @@ uint32_t engine_list_item_people(const engine *e, int attr, uint32_t i, uint64_t
 {
     return attr_live(e, attr) ? column_item_rows(&e->attrs[attr].col, i, words) : STRPOOL_NONE;
 }
+
+_Static_assert(ENGINE_ZONE_ROWS == EVENTS_ZONE_ROWS, "engine.h and events.h agree on zones");
+_Static_assert(ENGINE_PAGE_ROWS == COLUMN_PAGE_ROWS, "engine.h and column.h agree on pages");
+
+uint32_t engine_event_zones(const engine *e, int type, const int64_t **min, const int64_t **max)
+{
+    return events_zones(&e->ev, type, min, max);
+}

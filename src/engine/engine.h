@@ -319,6 +319,12 @@ uint32_t engine_string_limit(const engine *e);
 uint32_t engine_person_event_newest(const engine *e, person_id id, int type);
 const uint32_t *engine_event_prevs(const engine *e, int type);
 
+/* Time bounds of a type's log per block of ENGINE_ZONE_ROWS rows (see events.h): every
+ * live row r has min[r / ENGINE_ZONE_ROWS] <= time <= max[r / ENGINE_ZONE_ROWS]. Returns
+ * the number of blocks; NULL arrays and 0 for a bad type. */
+#define ENGINE_ZONE_ROWS 1024u
+uint32_t engine_event_zones(const engine *e, int type, const int64_t **min, const int64_t **max);
+
 /* ---- accounting and invariants ---- */
 
 typedef struct engine_memory {

@@ -47,6 +47,10 @@ struct event_log {
     namemap props;
     column *prop_cols;    /* parallel to props */
     size_t prop_cap;
+    int64_t *zone_min;    /* per block of EVENTS_ZONE_ROWS rows: bounds of its times */
+    int64_t *zone_max;    /* (an empty block: INT64_MAX, INT64_MIN) */
+    uint32_t zones;
+    size_t zone_cap;
 };
 
 void events_init(events *ev, uint32_t max_types, uint32_t max_props)
@@ -68,6 +72,8 @@ void events_release(events *ev, strpool *pool)
         free(log->times);
         free(log->prev);
         free(log->heads);
+        free(log->zone_min);
+        free(log->zone_max);
         free(log);
     }
     free(ev->logs);
@@ -238,6 +244,35 @@ segd_type events_prop_type(const events *ev, int type, int prop)
 
 /* ---- appends and reads ---- */
 
+/* Widens the time bounds of row's block to take in t (hole: only makes the block). */
+static void zone_note(event_log *log, uint32_t row, int64_t t, int hole)
+{
+    uint32_t b = row >> EVENTS_ZONE_SHIFT;
+    if (b >= log->zones) {
+        size_t cap = log->zone_cap;
+        log->zone_min = xgrow(log->zone_min, sizeof *log->zone_min, &cap, (size_t)b + 1, 16);
+        cap = log->zone_cap;
+        log->zone_max = xgrow(log->zone_max, sizeof *log->zone_max, &cap, (size_t)b + 1, 16);
+        log->zone_cap = cap;
+        for (uint32_t k = log->zones; k <= b; k++) {
+            log->zone_min[k] = INT64_MAX;
+            log->zone_max[k] = INT64_MIN;
+        }
+        log->zones = b + 1;
+    }
+    if (hole) return;
+    if (t < log->zone_min[b]) log->zone_min[b] = t;
+    if (t > log->zone_max[b]) log->zone_max[b] = t;
+}
+
+uint32_t events_zones(const events *ev, int type, const int64_t **min, const int64_t **max)
+{
+    const event_log *log = log_of(ev, type);
+    *min = log ? log->zone_min : NULL;
+    *max = log ? log->zone_max : NULL;
+    return log ? log->zones : 0;
+}
+
 int64_t events_append(events *ev, strpool *pool, person_id person, int type, int64_t time_ms,
                       size_t n, const int *props, const segd_value *vals)
 {
@@ -263,9 +298,11 @@ int64_t events_append(events *ev, strpool *pool, person_id person, int type, int
         log->persons[row] = PERSON_NONE;
         log->times[row] = 0;
         log->prev[row] = EVENTS_NO_ROW;
+        zone_note(log, row, 0, 1);
         log->rows++;
         return row;
     }
+    zone_note(log, row, time_ms, 0);
     uint32_t h = head_find(log, person);
     log->persons[row] = person;
     log->times[row] = time_ms;
@@ -449,6 +486,11 @@ void events_compact(events *ev)
         uint32_t slots = fit_slots(log->n_heads);
         if (slots < log->heads_cap) heads_rehash(log, slots);
         log->prop_cols = fit_array(log->prop_cols, sizeof *log->prop_cols, &log->prop_cap, log->props.n);
+        cap = log->zone_cap;
+        log->zone_min = fit_array(log->zone_min, sizeof *log->zone_min, &cap, log->zones);
+        cap = log->zone_cap;
+        log->zone_max = fit_array(log->zone_max, sizeof *log->zone_max, &cap, log->zones);
+        log->zone_cap = cap;
         namemap_compact(&log->props);
         for (uint32_t p = 0; p < log->props.n; p++) column_compact(&log->prop_cols[p]);
     }
@@ -463,7 +505,8 @@ void events_memory(const events *ev, size_t *event_bytes, size_t *prop_bytes)
     for (uint32_t t = 0; t < ev->types.n; t++) {
         const event_log *log = ev->logs[t];
         eb += sizeof *log + log->cap * (sizeof *log->persons + sizeof *log->times + sizeof *log->prev)
-              + (size_t)log->heads_cap * sizeof *log->heads;
+              + (size_t)log->heads_cap * sizeof *log->heads
+              + log->zone_cap * (sizeof *log->zone_min + sizeof *log->zone_max);
         pb += namemap_memory(&log->props) + log->prop_cap * sizeof *log->prop_cols;
         for (uint32_t p = 0; p < log->props.n; p++) pb += column_memory(&log->prop_cols[p]);
     }
@@ -498,7 +541,17 @@ static int check_log(const events *ev, uint32_t t, const strpool *pool)
         snprintf(what, sizeof what, "event type %u property %u", t, p);
         if (column_check(&log->prop_cols[p], pool, log->rows, what)) return -1;
     }
+    if (log->zones != (log->rows + EVENTS_ZONE_ROWS - 1) / EVENTS_ZONE_ROWS) {
+        fprintf(stderr, "engine_check: event type %u: %u zones for %u rows\n", t, log->zones, log->rows);
+        return -1;
+    }
     for (uint32_t row = 0; row < log->rows; row++) {
+        uint32_t b = row >> EVENTS_ZONE_SHIFT;
+        if (log->persons[row] != PERSON_NONE &&
+            (log->times[row] < log->zone_min[b] || log->times[row] > log->zone_max[b])) {
+            fprintf(stderr, "engine_check: event type %u row %u: time outside its zone's bounds\n", t, row);
+            return -1;
+        }
         if (log->persons[row] != PERSON_NONE) continue;
         if (log->prev[row] != EVENTS_NO_ROW || log->times[row] != 0) {
             fprintf(stderr, "engine_check: event type %u row %u: hole keeps a chain or time\n", t, row);

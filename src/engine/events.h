@@ -23,6 +23,8 @@
 #include "strpool.h"
 
 #define EVENTS_NO_ROW UINT32_MAX   /* end of a chain */
+#define EVENTS_ZONE_SHIFT 10
+#define EVENTS_ZONE_ROWS (1u << EVENTS_ZONE_SHIFT)   /* rows per zone of time bounds */
 
 typedef struct event_log event_log;
 
@@ -98,6 +100,13 @@ int events_prop_get(const events *ev, int type, uint32_t row, int prop, segd_cel
 const column *events_prop_column(const events *ev, int type, int prop);
 const uint32_t *events_prevs(const events *ev, int type);
 uint32_t events_person_newest(const events *ev, person_id person, int type);
+
+/* Zone map of a type's log: for each block of EVENTS_ZONE_ROWS rows, bounds on the times
+ * of its rows (every live row's time is within [min, max]; erasures leave them wide), so
+ * a time-window scan skips blocks wholly outside the window. Returns the number of
+ * blocks ((rows + EVENTS_ZONE_ROWS - 1) / EVENTS_ZONE_ROWS) and sets the arrays, valid
+ * until the next mutation. */
+uint32_t events_zones(const events *ev, int type, const int64_t **min, const int64_t **max);
 
 /* Shrinks every type's row arrays to its rows, its head table to load <= 0.75 (none
  * without heads), its property columns and catalogs, and the type array. O(size);

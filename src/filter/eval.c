@@ -576,6 +576,49 @@ static int metric_of(filter_fn fn, const metric_arrays *m, person_id p, double *
     }
 }
 
+/* The comparison of counts with a number, branch-free over 64 people at a time (the
+ * common "did it at least N times" / "never did"): fills out and returns 1, or returns
+ * 0 for operators it does not handle (in, not_in). Counts are never missing. */
+static int count_compare(const cond *c, const uint32_t *count, const uint64_t *live, const uint64_t *cand,
+                         uint32_t n_people, uint64_t *out)
+{
+    double a = c->a, b = c->b;
+    int op;
+    switch (c->op) {
+    case FOP_EQ: case FOP_NE: op = 0; break;
+    case FOP_GT: op = 1; break;
+    case FOP_GTE: op = 2; break;
+    case FOP_LT: op = 3; break;
+    case FOP_LTE: op = 4; break;
+    case FOP_BETWEEN: op = 5; break;
+    case FOP_IS_SET: case FOP_IS_NOT_SET: op = 6; break;
+    default: return 0;
+    }
+    size_t words = ((size_t)n_people + 63) / 64;
+    for (size_t w = 0; w < words; w++) {
+        uint64_t mask = cand ? live[w] & cand[w] : live[w];
+        if (!mask) {
+            out[w] = 0;
+            continue;
+        }
+        uint64_t m = 0;
+        size_t base = w * 64, k = n_people - base < 64 ? n_people - base : 64;
+        const uint32_t *v = count + base;
+        switch (op) {
+        case 0: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] == a) << i; break;
+        case 1: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] > a) << i; break;
+        case 2: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] >= a) << i; break;
+        case 3: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] < a) << i; break;
+        case 4: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] <= a) << i; break;
+        case 5: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] >= a && (double)v[i] <= b) << i; break;
+        default: m = ~(uint64_t)0; break;
+        }
+        if (c->negate) m = ~m;
+        out[w] = m & mask;
+    }
+    return 1;
+}
+
 /* An event condition for everyone, or only for the people in cand (non-NULL: the
  * answer outside cand is left 0, since the caller ANDs it away). */
 static int eval_event(space *people, const filter_node *n, uint64_t *out, const uint64_t *cand)
@@ -600,9 +643,18 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
     if (n->window != FWIN_ALL || cand || n->where) {
         size_t rwords = ((size_t)rows + 63) / 64;
         rowmask = xmalloc((rwords ? rwords : 1) * sizeof *rowmask);
+        /* the zone map skips blocks of rows wholly outside the window (events arrive
+         * roughly in time order, so a recent window reads only the last blocks) */
+        const int64_t *zmin, *zmax;
+        uint32_t zones = engine_event_zones(e, type, &zmin, &zmax);
         for (size_t w = 0; w < rwords; w++) {
             uint64_t bits = 0;
             uint32_t r0 = (uint32_t)(w * 64), rn = rows - r0 < 64 ? rows - r0 : 64;
+            uint32_t z = r0 / ENGINE_ZONE_ROWS;
+            if (z < zones && (zmax[z] < lo || zmin[z] > hi)) {
+                rowmask[w] = 0;
+                continue;
+            }
             for (uint32_t i = 0; i < rn; i++) {
                 int64_t t = times[r0 + i];
                 person_id p = persons[r0 + i];
@@ -702,6 +754,7 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
     cond_init(&c, n, n->type, env);
     const uint64_t *live = space_live(people);
     int datetime = n->type == SEGD_T_DATETIME;
+    if (n->fn == FFN_COUNT && count_compare(&c, m.count, live, cand, people->n, out)) goto compared;
     for (size_t w = 0; w < people->words; w++) {
         uint64_t bits_out = 0;
         for (uint64_t bits = cand ? live[w] & cand[w] : live[w]; bits; bits &= bits - 1) {
@@ -716,6 +769,7 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
         }
         out[w] = bits_out;
     }
+compared:
     cond_release(&c);
 done:
     metric_arrays_release(&m);
