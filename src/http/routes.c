@@ -328,6 +328,34 @@ static void handle_attribute_declare(http_server *srv, http_request *req)
     http_reply_json(req, existed ? 200 : 201, x);
 }
 
+/* POST /api/event-types: answers with the event type as GET /api/schema lists it. */
+static void handle_event_type_declare(http_server *srv, http_request *req)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    int created = 0;
+    if (ingest_declare_event_type(srv->ing, req->json, &created, &err) != 0) {
+        http_reply_error(req, &err);
+        return;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->json, "name");
+    const engine *e = http_read_begin(srv, req);
+    if (!e) return;
+    int type = engine_event_type_find(e, name->valuestring);
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "name", name->valuestring);
+    cJSON_AddNumberToObject(x, "events", (double)engine_event_type_events(e, type));
+    cJSON *props = cJSON_AddArrayToObject(x, "properties");
+    for (int p = 0; p < engine_prop_count(e, type); p++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", engine_prop_name(e, type, p));
+        cJSON_AddStringToObject(o, "type", segd_type_name(engine_prop_type(e, type, p)));
+        cJSON_AddItemToArray(props, o);
+    }
+    ingest_read_end(srv->ing);
+    http_reply_json(req, created ? 201 : 200, x);
+}
+
 static void handle_attribute_drop(http_server *srv, http_request *req)
 {
     segd_error err;
@@ -409,6 +437,7 @@ const route HTTP_ROUTES[] = {
     {"GET", "/api/schema", handle_schema, ACCESS_API, 0, 0},
     {"POST", "/api/attributes", handle_attribute_declare, ACCESS_API, 1, 0},
     {"DELETE", "/api/attributes/{name}", handle_attribute_drop, ACCESS_API, 0, 0},
+    {"POST", "/api/event-types", handle_event_type_declare, ACCESS_API, 1, 0},
     {"POST", "/api/import", handle_import, ACCESS_API, 2, 0},
     {"GET", "/livez", handle_livez, ACCESS_PUBLIC, 0, 0},
     {"GET", "/readyz", handle_readyz, ACCESS_PUBLIC, 0, 0},

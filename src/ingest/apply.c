@@ -262,6 +262,31 @@ static int check_message(ingest *ing, pending *p, ingest_msg *m, segd_error *e)
         }
         return 0;
     }
+    case INGEST_DECLARE_EVENT: {
+        int scope = event_scope(ing, p, m->event, &et, e);
+        if (scope < 0) return scope;
+        int new_props = 0;
+        for (size_t i = 0; i < m->props.n; i++) {
+            const ingest_field *f = &m->props.v[i];
+            int pr = et >= 0 ? engine_prop_find(ing->eng, et, f->name) : -1;
+            if (pr < 0) {
+                new_props++;
+                continue;
+            }
+            segd_type have = engine_prop_type(ing->eng, et, pr);
+            if (have != f->natural) {
+                snprintf(e->field, sizeof e->field, "properties.%s", f->name);
+                return segd_error_set(e, 409, "type_conflict",
+                                      "property \"%s\" of event \"%s\" is already a %s; declare it as a %s or leave it out",
+                                      f->name, m->event, segd_type_name(have), segd_type_name(have));
+            }
+        }
+        if ((uint32_t)((et >= 0 ? engine_prop_count(ing->eng, et) : 0) + new_props) > ing->cfg.limits.max_properties)
+            return segd_error_set(e, 422, "limit_properties",
+                                  "event \"%s\" would have more than %u properties; declare fewer or raise --max-properties",
+                                  m->event, ing->cfg.limits.max_properties);
+        return 0;
+    }
     case INGEST_DROP: {
         int a = engine_attr_find(ing->eng, m->attr_name);
         if (a < 0) return segd_error_set(e, 404, "attribute_not_found", "no attribute is named \"%s\"", m->attr_name);
@@ -526,15 +551,32 @@ static const char *print_props(ingest *ing, cJSON *props)
     return ing->print_buf;
 }
 
+/* The event type called name, declared in engine and store if new. Returns 0 or a
+ * negative code; *type is set on success. */
+static int ensure_event_type(ingest *ing, const char *name, int *type)
+{
+    *type = engine_event_type_find(ing->eng, name);
+    if (*type >= 0) return 0;
+    *type = engine_event_type_declare(ing->eng, name);
+    if (*type < 0) return *type;
+    return store_event_type_put(ing->st, *type, name);
+}
+
+/* The property `name` of an event type, declared as ptype in engine and store if new. */
+static int ensure_prop(ingest *ing, int type, const char *name, segd_type ptype, int *prop)
+{
+    *prop = engine_prop_find(ing->eng, type, name);
+    if (*prop >= 0) return 0;
+    *prop = engine_prop_declare(ing->eng, type, name, ptype);
+    if (*prop < 0) return *prop;
+    return store_property_put(ing->st, type, name, segd_type_name(ptype));
+}
+
 static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_json)
 {
-    int rc;
-    int type = engine_event_type_find(ing->eng, m->event);
-    if (type < 0) {
-        type = engine_event_type_declare(ing->eng, m->event);
-        if (type < 0) return type;
-        if ((rc = store_event_type_put(ing->st, type, m->event))) return rc;
-    }
+    int type;
+    int rc = ensure_event_type(ing, m->event, &type);
+    if (rc) return rc;
     size_t n = m->props.n;
     int props_small[16];
     segd_value vals_small[16];
@@ -543,12 +585,8 @@ static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_j
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const ingest_field *f = &m->props.v[i];
-        int p = engine_prop_find(ing->eng, type, f->name);
-        if (p < 0) {
-            p = engine_prop_declare(ing->eng, type, f->name, f->natural);
-            if (p < 0) { rc = p; break; }
-            rc = store_property_put(ing->st, type, f->name, segd_type_name(f->natural));
-        }
+        int p;
+        if ((rc = ensure_prop(ing, type, f->name, f->natural, &p))) break;
         props[i] = p;
         if (rc == 0 && ingest_resolve_value(f, engine_prop_type(ing->eng, type, p), &vals[i]) != 0)
             rc = SEGD_ECONFLICT;
@@ -698,6 +736,14 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
     }
     case INGEST_DROP:
         return drop_attribute(ing, engine_attr_find(ing->eng, m->attr_name), m->attr_name);
+    case INGEST_DECLARE_EVENT: {
+        int type, prop;
+        op->created = engine_event_type_find(ing->eng, m->event) < 0;
+        if ((rc = ensure_event_type(ing, m->event, &type))) return rc;
+        for (size_t i = 0; i < m->props.n && rc == 0; i++)
+            rc = ensure_prop(ing, type, m->props.v[i].name, m->props.v[i].natural, &prop);
+        return rc;
+    }
     }
     if (id != PERSON_NONE) ingest_see_time(ing, ing->eng, id, m->timestamp);
     return 0;

@@ -708,6 +708,61 @@ int ingest_declare_attribute(ingest *ing, const char *name, const char *type_nam
     return run_single(ing, &m, &op, err);
 }
 
+int ingest_declare_event_type(ingest *ing, const cJSON *body, int *created, segd_error *err)
+{
+    *created = 0;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(body, "properties");
+    if (!cJSON_IsObject(body) || !cJSON_IsString(name) || !ingest_name_valid(name->valuestring, strlen(name->valuestring))) {
+        snprintf(err->field, sizeof err->field, "name");
+        return segd_error_set(err, 400, "invalid_name",
+                              "send {\"name\": EVENT, \"properties\": {NAME: TYPE}}; a name is 1-128 bytes of UTF-8, "
+                              "not starting with '$', without control characters");
+    }
+    for (const cJSON *it = body->child; it; it = it->next)
+        if (strcmp(it->string, "name") != 0 && strcmp(it->string, "properties") != 0) {
+            snprintf(err->field, sizeof err->field, "%.100s", it->string);
+            return segd_error_set(err, 400, "unknown_field", "\"%.100s\" is not a field of an event type; send name and properties",
+                                  it->string);
+        }
+    if (props && !cJSON_IsObject(props)) {
+        snprintf(err->field, sizeof err->field, "properties");
+        return segd_error_set(err, 400, "invalid_field", "\"properties\" is an object of property name -> type");
+    }
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_DECLARE_EVENT;
+    m.event = name->valuestring;
+    int rc = 0;
+    for (const cJSON *p = props ? props->child : NULL; p; p = p->next) {
+        segd_type t = cJSON_IsString(p) ? segd_type_parse(p->valuestring) : SEGD_T_NONE;
+        if (!ingest_name_valid(p->string, strlen(p->string)) || t == SEGD_T_NONE) {
+            snprintf(err->field, sizeof err->field, "properties.%.100s", p->string);
+            rc = segd_error_set(err, 400, t == SEGD_T_NONE ? "invalid_type" : "invalid_name",
+                                "property \"%.100s\": the type is one of string, number, boolean, datetime, list, json, "
+                                "and a name is 1-128 bytes of UTF-8 not starting with '$'", p->string);
+            goto done;
+        }
+        for (size_t k = 0; k < m.props.n; k++)
+            if (strcmp(m.props.v[k].name, p->string) == 0) {
+                snprintf(err->field, sizeof err->field, "properties.%.100s", p->string);
+                rc = segd_error_set(err, 400, "duplicate_key", "property \"%.100s\" is declared twice", p->string);
+                goto done;
+            }
+        m.props.v = xgrow(m.props.v, sizeof *m.props.v, &m.props.cap, m.props.n + 1, 8);
+        memset(&m.props.v[m.props.n], 0, sizeof m.props.v[0]);
+        m.props.v[m.props.n].name = p->string;
+        m.props.v[m.props.n].natural = t;
+        m.props.n++;
+    }
+    ingest_op op;
+    rc = run_single(ing, &m, &op, err);
+    if (rc == 0) *created = op.created;
+done:
+    ingest_fields_release(&m.props);
+    return rc;
+}
+
 int ingest_drop_attribute(ingest *ing, const char *name, segd_error *err)
 {
     ingest_msg m;

@@ -142,6 +142,14 @@ int ingest_erase(ingest *ing, ingest_key_kind by, const char *key, segd_error *e
  * exists with another type, 422 for a bad name or type or past the limit. */
 int ingest_declare_attribute(ingest *ing, const char *name, const char *type_name, segd_error *err);
 
+/* POST /api/event-types: declares an event type and the types of its properties before
+ * any event of it arrives, so filters may name them. body: {"name": "purchase",
+ * "properties": {"amount": "number", "sku": "string"}} (properties optional). *created
+ * is 1 when the event type is new. 409 type_conflict when a property exists with
+ * another type, 422 for a bad name or type or past a limit. Declaring what exists
+ * changes nothing. */
+int ingest_declare_event_type(ingest *ing, const cJSON *body, int *created, segd_error *err);
+
 /* DELETE /api/attributes/{name}: removes the attribute from everyone. 404 if unknown,
  * 422 for a standard attribute. */
 int ingest_drop_attribute(ingest *ing, const char *name, segd_error *err);

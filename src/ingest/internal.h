@@ -36,6 +36,7 @@ enum {
     INGEST_ERASE,             /* DELETE /api/people/{key} */
     INGEST_DECLARE,           /* POST /api/attributes */
     INGEST_DROP,              /* DELETE /api/attributes/{name} */
+    INGEST_DECLARE_EVENT,     /* POST /api/event-types: event, props (natural = declared type) */
 };
 
 typedef struct ingest_msg {

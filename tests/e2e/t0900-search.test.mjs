@@ -228,6 +228,35 @@ describe('people search', () => {
     });
 });
 
+describe('declared event types', () => {
+    it('POST /api/event-types lets filters name an event before any arrives, and survives a restart', async (t) => {
+        const s = await startSegd(t);
+        await s.post('/v1/identify', { userId: 'x1', traits: { plan: 'pro' } });
+        let r = await s.post('/api/people/search', { filter: 'count(refund where amount > 10) = 0' });
+        assert.equal(errorOf(r).code, 'unknown_event');
+        r = await s.post('/api/event-types', { name: 'refund', properties: { amount: 'number', reason: 'string' } });
+        assert.equal(r.status, 201, r.text);
+        assert.deepEqual(r.json.properties, [{ name: 'amount', type: 'number' }, { name: 'reason', type: 'string' }]);
+        r = await s.post('/api/event-types', { name: 'refund', properties: { amount: 'number' } });
+        assert.equal(r.status, 200);
+        r = await s.post('/api/event-types', { name: 'refund', properties: { amount: 'string' } });
+        assert.equal(r.status, 409);
+        assert.equal(errorOf(r).code, 'type_conflict');
+        assert.equal(errorOf(r).field, 'properties.amount');
+        r = await s.post('/api/event-types', { name: 'refund', properties: { amount: 'money' } });
+        assert.equal(errorOf(r).code, 'invalid_type');
+        await s.stop();
+        await s.restart();
+        r = await s.post('/api/people/search', { filter: 'count(refund where amount > 10) = 0' });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.total, 1);
+        // a declared property keeps its type: a string amount is refused
+        r = await s.post('/v1/track', { userId: 'x1', event: 'refund', properties: { amount: 'lots' } });
+        assert.equal(r.status, 422);
+        await s.close();
+    });
+});
+
 describe('the test clock', () => {
     it('PUT /api/_test/clock does not exist without --test-clock', async (t) => {
         const s = await startSegd(t);
