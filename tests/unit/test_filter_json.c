@@ -281,6 +281,8 @@ static void test_errors(void **state)
     refused("{\"bucket\":\"x\"}", "invalid_filter", "$.bucket", NULL);
     refused("{\"segment\":\"s\",\"op\":\"eq\"}", "unknown_operator", "$.op", "in, not_in or in_cached");
     refused("{\"segment\":\"\"}", "invalid_filter", "$.segment", NULL);
+    refused("{\"attribute\":\"a\",\"op\":\"eq\",\"value\":1,\"x\xff\\u00e9\":1}", "invalid_filter", "$",
+            "unknown key \"x?\xc3\xa9\"");
     refused("{\"and\":[{\"not\":{\"attribute\":\"a\",\"op\":\"eq\",\"value\":\"\\u00\"}}]}", "invalid_json", NULL, NULL);
 }
 
@@ -385,6 +387,15 @@ static void test_helpers(void **state)
     assert_int_not_equal(filter_duration_parse("-1d", 3, &ms), 0);
     assert_int_not_equal(filter_duration_parse("1.5h", 4, &ms), 0);
     assert_int_not_equal(filter_duration_parse("5y", 2, &ms), 0);
+    char nb[FILTER_NUMBER_LEN];
+    assert_string_equal(filter_format_number(500, nb), "500");
+    assert_string_equal(filter_format_number(-1500, nb), "-1500");
+    assert_string_equal(filter_format_number(0.1, nb), "0.1");
+    assert_string_equal(filter_format_number(1e20, nb), "1e+20");
+    assert_string_equal(filter_format_number(123456789012345678.0, nb), "1.2345678901234568e+17");
+    assert_string_equal(filter_format_number(2.5e-7, nb), "2.5e-07");
+    double odd = 67270445.71428571;
+    assert_true(strtod(filter_format_number(odd, nb), NULL) == odd);
     int32_t off;
     char ob[8];
     assert_int_equal(filter_offset_parse("-05:30", 6, &off), 0);
