@@ -223,11 +223,16 @@ int filter_condition_finish(filter_node *n, int *bad, segd_error *err)
             if (v->kind != FLIT_NUMBER) return bad_value(err, bad, k, "%s compares numbers; give a number", op);
             break;
         case FOP_BETWEEN:
+            if (metric && !metric_time) {
+                if (v->kind != FLIT_NUMBER)
+                    return bad_value(err, bad, k, "%s of an event is a number: between takes two numbers, [low, high]",
+                                     filter_fn_name(n->fn));
+                break;
+            }
             if (v->kind == FLIT_NUMBER && !metric_time) break;
-            if (v->kind == FLIT_STRING && !(metric && !metric_time) && literal_datetime(v) == 0) break;
+            if (v->kind == FLIT_STRING && literal_datetime(v) == 0) break;
             if (metric_time || v->kind == FLIT_STRING) return bad_value(err, bad, k, "between on date-times: %s", DATETIME_HINT);
-            return bad_value(err, bad, k, metric ? "between takes two numbers, [low, high]"
-                                                 : "between takes two numbers or two date-times, [low, high]");
+            return bad_value(err, bad, k, "between takes two numbers or two date-times, [low, high]");
         case FOP_BEFORE: case FOP_AFTER:
             if (literal_datetime(v) != 0) return bad_value(err, bad, k, "%s takes a date-time; %s", op, DATETIME_HINT);
             break;
