@@ -346,13 +346,36 @@ static int utf8_valid(const char *s, size_t len)
     return 1;
 }
 
+/* Up to 48 bytes of s for an error message: whole UTF-8 characters, '?' for bad bytes. */
+static const char *echo(const char *s, char *out, size_t cap)
+{
+    const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+    size_t i = 0, n = 0, len = strlen(s);
+    while (i < len && n + 8 < cap && n < 48) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(u + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0 || cp < 0x20) {
+            out[n++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + n, s + i, (size_t)k);
+        n += (size_t)k;
+        i += (size_t)k;
+    }
+    if (i < len) out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = 0;
+    return out;
+}
+
 /* Refuses repeated keys (cJSON keeps both) and keys outside `allowed` (NULL-ended). */
 static int check_keys(jparse *p, const cJSON *obj, const char *const *allowed, const char *what)
 {
     for (const cJSON *c = obj->child; c; c = c->next) {
         for (const cJSON *d = c->next; d; d = d->next)
             if (strcmp(c->string, d->string) == 0)
-                return jfail(p, "invalid_filter", "key \"%s\" appears twice; give each key once", c->string);
+                return jfail(p, "invalid_filter", "key \"%s\" appears twice; give each key once",
+                             echo(c->string, (char[64]){0}, 64));
         int known = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, c->string) == 0) known = 1;
@@ -365,7 +388,8 @@ static int check_keys(jparse *p, const cJSON *obj, const char *const *allowed, c
                 if (k < 0 || (size_t)k >= sizeof list - used) break;
                 used += (size_t)k;
             }
-            return jfail(p, "invalid_filter", "unknown key \"%.64s\" in %s; its keys are %s", c->string, what, list);
+            return jfail(p, "invalid_filter", "unknown key \"%s\" in %s; its keys are %s",
+                         echo(c->string, (char[64]){0}, 64), what, list);
         }
     }
     return 0;
@@ -435,7 +459,8 @@ static int read_op_value(jparse *p, const cJSON *obj, filter_node *n)
     }
     n->op = filter_op_parse(jop->valuestring, strlen(jop->valuestring));
     if (n->op == FOP_NONE || n->op == FOP_IN_CACHED) {
-        int rc = jfail(p, "unknown_operator", "unknown operator \"%.64s\"; use one of: %s", jop->valuestring,
+        int rc = jfail(p, "unknown_operator", "unknown operator \"%s\"; use one of: %s",
+                       echo(jop->valuestring, (char[64]){0}, 64),
                        condition_ops(ops, sizeof ops));
         path_pop(p, old);
         return rc;
@@ -854,7 +879,7 @@ filter_node *filter_parse_json_text(const char *text, size_t len, const filter_l
     segd_error_clear(err);
     /* cJSON wants the NUL after the value to refuse trailing bytes: parse a copy */
     char *copy = xmalloc(len + 1);
-    memcpy(copy, text, len);
+    if (len) memcpy(copy, text, len);
     copy[len] = 0;
     const char *end = NULL;
     filter_node *n = NULL;

@@ -426,17 +426,12 @@ static int parse_literal(tparse *p, filter_node *n, value_spots *vs, int duratio
         v.kind = FLIT_STRING;
         v.str = token_text(p, t, &v.len);
     } else if (t->kind == TK_NUMBER) {
-        char buf[64];
-        if (t->len >= sizeof buf) {
-            syntax(p, t, "a number of at most 63 characters");
-            return -1;
-        }
-        memcpy(buf, p->s + t->at, t->len);
-        buf[t->len] = 0;
+        char *digits = xstrndup(p->s + t->at, t->len);
         v.kind = FLIT_NUMBER;
-        v.number = strtod(buf, NULL);
+        v.number = strtod(digits, NULL);
+        free(digits);
         if (!isfinite(v.number)) {
-            fail_at(p, t->at, "invalid_value", "the number %s is out of range; numbers must be finite", buf);
+            fail_at(p, t->at, "invalid_value", "the number is out of range; numbers must be finite");
             return -1;
         }
     } else if (is_kw(p, t, "true") || is_kw(p, t, "false")) {
@@ -811,11 +806,9 @@ static int parse_bucket_bound(tparse *p, int *out)
         syntax(p, t, "a whole number from 0 to 99");
         return -1;
     }
-    char buf[64];
-    size_t k = t->len < sizeof buf ? t->len : sizeof buf - 1;
-    memcpy(buf, p->s + t->at, k);
-    buf[k] = 0;
-    double v = strtod(buf, NULL);
+    char *digits = xstrndup(p->s + t->at, t->len);
+    double v = strtod(digits, NULL);
+    free(digits);
     if (v != floor(v) || v < 0 || v > 99) {
         fail_at(p, t->at, "invalid_value", "bucket bounds are whole numbers from 0 to 99");
         return -1;
