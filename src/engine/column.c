@@ -80,12 +80,17 @@ static void items_disable(column *c)
 {
     items_free(c->items);
     c->items = NULL;
-    c->items_off = 1;
+    c->items_mode = COLUMN_ITEMS_DROPPED;
+}
+
+void column_index_items(column *c)
+{
+    if ((c->type == SEGD_T_STRING || c->type == SEGD_T_LIST) && c->n_set == 0) c->items_mode = COLUMN_ITEMS_ON;
 }
 
 static void items_add(column *c, uint32_t code, uint32_t row)
 {
-    if (c->items_off) return;
+    if (c->items_mode != COLUMN_ITEMS_ON) return;
     if (!c->items) {
         c->items = xcalloc(1, sizeof *c->items);
         u32map_init(&c->items->slot_of);
@@ -132,7 +137,7 @@ static void items_remove(column *c, uint32_t code, uint32_t row)
 
 int64_t column_items_count(const column *c)
 {
-    if (c->type != SEGD_T_LIST || c->items_off) return -1;
+    if (c->items_mode != COLUMN_ITEMS_ON) return -1;
     return c->items ? c->items->n : 0;
 }
 
@@ -172,7 +177,7 @@ void column_init(column *c, segd_type type)
     c->pages = NULL;
     c->list_bytes = 0;
     c->items = NULL;
-    c->items_off = 0;
+    c->items_mode = COLUMN_ITEMS_NONE;
 }
 
 static const column_page *page_of(const column *c, uint32_t row)
@@ -193,6 +198,7 @@ static void release_slot(column *c, column_page *pg, uint32_t i, uint32_t row, s
 {
     switch (c->type) {
     case SEGD_T_STRING: case SEGD_T_JSON:
+        items_remove(c, page_codes(pg)[i], row);
         strpool_unref(pool, page_codes(pg)[i]);
         page_codes(pg)[i] = 0;
         break;
@@ -220,6 +226,7 @@ void column_release(column *c, strpool *pool)
 {
     items_free(c->items);   /* everything goes: no need to remove row by row */
     c->items = NULL;
+    int indexed = c->items_mode != COLUMN_ITEMS_NONE;
     for (uint32_t pi = 0; pi < c->n_pages; pi++) {
         column_page *pg = c->pages[pi];
         if (!pg) continue;
@@ -229,6 +236,7 @@ void column_release(column *c, strpool *pool)
     }
     free(c->pages);
     column_init(c, c->type);
+    if (indexed) column_index_items(c);   /* empty again: worth indexing again */
 }
 
 int column_get(const column *c, uint32_t row, segd_cell *out)
@@ -376,7 +384,10 @@ void column_set(column *c, uint32_t row, const segd_value *v, strpool *pool)
     uint32_t i = row & PAGE_MASK;
     claim_slot(c, pg, i, row, pool);
     switch (c->type) {
-    case SEGD_T_STRING: case SEGD_T_JSON: page_codes(pg)[i] = code; break;
+    case SEGD_T_STRING: case SEGD_T_JSON:
+        page_codes(pg)[i] = code;
+        items_add(c, code, row);
+        break;
     case SEGD_T_NUMBER: page_numbers(pg)[i] = v->number; break;
     case SEGD_T_DATETIME: page_times(pg)[i] = v->time_ms; break;
     case SEGD_T_BOOL:
@@ -415,7 +426,10 @@ void column_copy(column *c, uint32_t src_row, uint32_t dst_row, strpool *pool)
     uint32_t i = dst_row & PAGE_MASK;
     claim_slot(c, pg, i, dst_row, pool);
     switch (c->type) {
-    case SEGD_T_STRING: case SEGD_T_JSON: page_codes(pg)[i] = cell.code; break;
+    case SEGD_T_STRING: case SEGD_T_JSON:
+        page_codes(pg)[i] = cell.code;
+        items_add(c, cell.code, dst_row);
+        break;
     case SEGD_T_NUMBER: page_numbers(pg)[i] = cell.number; break;
     case SEGD_T_DATETIME: page_times(pg)[i] = cell.time_ms; break;
     case SEGD_T_BOOL:
@@ -577,14 +591,28 @@ static int check_slot(const column *c, const column_page *pg, uint32_t i, int pr
 /* The item index holds exactly the (item, row) pairs of the cells. */
 static int check_items(const column *c, const char *what)
 {
-    if (c->type != SEGD_T_LIST) {
-        if (c->items || c->items_off) {
-            fprintf(stderr, "engine_check: %s: item index on a non-list column\n", what);
+    if (c->items_mode == COLUMN_ITEMS_NONE || c->items_mode == COLUMN_ITEMS_DROPPED) {
+        if (c->items) {
+            fprintf(stderr, "engine_check: %s: an item index on a column that keeps none\n", what);
+            return -1;
+        }
+        if (c->items_mode != COLUMN_ITEMS_NONE && c->type != SEGD_T_STRING && c->type != SEGD_T_LIST) {
+            fprintf(stderr, "engine_check: %s: item index mode on a %s column\n", what, segd_type_name(c->type));
             return -1;
         }
         return 0;
     }
-    if (!c->items) return 0;
+    if (c->type != SEGD_T_STRING && c->type != SEGD_T_LIST) {
+        fprintf(stderr, "engine_check: %s: item index on a %s column\n", what, segd_type_name(c->type));
+        return -1;
+    }
+    if (!c->items) {
+        if (c->n_set && c->type == SEGD_T_STRING) {
+            fprintf(stderr, "engine_check: %s: values but no item index\n", what);
+            return -1;
+        }
+        return 0;
+    }
     const column_items *ix = c->items;
     uint64_t pairs = 0, indexed = 0;
     if (ix->n != ix->slot_of.count) {
@@ -602,19 +630,22 @@ static int check_items(const column *c, const char *what)
         const column_page *pg = c->pages[pi];
         if (!pg) continue;
         for (uint32_t i = 0; i < COLUMN_PAGE_ROWS; i++) {
-            const uint32_t *cell = bit_get(pg->present, i) ? page_lists(pg)[i] : NULL;
+            if (!bit_get(pg->present, i)) continue;
             uint32_t row = (pi << COLUMN_PAGE_SHIFT) | i;
-            for (uint32_t k = 1; cell && k <= cell[0]; k++, pairs++) {
-                uint32_t slot = u32map_get(&ix->slot_of, cell[k]);
+            const uint32_t *cell = c->type == SEGD_T_LIST ? page_lists(pg)[i] : NULL;
+            uint32_t n = c->type == SEGD_T_LIST ? (cell ? cell[0] : 0) : 1;
+            for (uint32_t k = 0; k < n; k++, pairs++) {
+                uint32_t code = c->type == SEGD_T_LIST ? cell[k + 1] : page_codes(pg)[i];
+                uint32_t slot = u32map_get(&ix->slot_of, code);
                 if (slot == U32MAP_NONE || !roaring_bitmap_contains(ix->rows[slot], row)) {
-                    fprintf(stderr, "engine_check: %s: row %u: item %u missing from the index\n", what, row, cell[k]);
+                    fprintf(stderr, "engine_check: %s: row %u: value %u missing from the index\n", what, row, code);
                     return -1;
                 }
             }
         }
     }
     if (pairs != indexed) {
-        fprintf(stderr, "engine_check: %s: cells hold %llu items, the index %llu\n", what,
+        fprintf(stderr, "engine_check: %s: rows hold %llu values, the index %llu\n", what,
                 (unsigned long long)pairs, (unsigned long long)indexed);
         return -1;
     }

@@ -33,9 +33,11 @@ typedef struct column {
     size_t dir_cap;
     column_page **pages;    /* row >> COLUMN_PAGE_SHIFT -> page or NULL */
     size_t list_bytes;      /* heap bytes of list cells (allocator block sizes) */
-    column_items *items;    /* LIST: each distinct item's rows, or NULL (see column_items_*) */
-    int items_off;          /* LIST: 1 once the items proved too many to index */
+    column_items *items;    /* each distinct value's rows, or NULL (see column_index_items) */
+    int items_mode;         /* COLUMN_ITEMS_NONE, _ON or _DROPPED */
 } column;
+
+enum { COLUMN_ITEMS_NONE = 0, COLUMN_ITEMS_ON, COLUMN_ITEMS_DROPPED };
 
 /* Initialises an empty column of `type` (no allocation). */
 void column_init(column *c, segd_type type);
@@ -88,16 +90,21 @@ uint32_t column_pages(const column *c);
 int column_page_view(const column *c, uint32_t page, uint32_t *n_set,
                      const uint64_t **present, const void **values);
 
-/* The item index of a LIST column: for each distinct item (pool code), the rows whose
- * list holds it, as a compressed bitmap, so `tags contains "vip"` reads one bitmap
- * instead of every row's list. Kept while the items stay few: past
- * COLUMN_ITEMS_MAX_DISTINCT distinct items that are also more than one per
- * COLUMN_ITEMS_PER_ROWS rows with a value (lists of ids, not of labels), the index is
- * dropped for good and scans read the cells. */
+/* The value index of a STRING or LIST column: for each distinct value (pool code; for
+ * lists, each distinct item) the rows holding it, as a compressed bitmap, so
+ * `plan = "pro"` or `tags contains "vip"` reads one bitmap instead of every row. Kept
+ * while the values stay few: past COLUMN_ITEMS_MAX_DISTINCT distinct values that are
+ * also more than one per COLUMN_ITEMS_PER_ROWS rows with a value (ids, e-mails, names
+ * rather than labels), the index is dropped for good and filters scan the column. */
 #define COLUMN_ITEMS_MAX_DISTINCT 4096
 #define COLUMN_ITEMS_PER_ROWS 4
 
-/* Number of distinct items of an indexed LIST column, or -1 when it keeps no index. */
+/* Turns the value index on for an empty STRING or LIST column (others: no effect).
+ * The engine does it for attributes, not for event properties (whose scans are bounded
+ * by windows and candidates, and which are written far more often). */
+void column_index_items(column *c);
+
+/* Number of distinct values of an indexed column, or -1 when it keeps no index. */
 int64_t column_items_count(const column *c);
 
 /* The i-th distinct item (0 <= i < column_items_count): returns its pool code and, when

@@ -478,6 +478,7 @@ int engine_attr_declare(engine *e, const char *name, segd_type type)
         return SEGD_ELIMIT;
     e->attrs = xgrow(e->attrs, sizeof *e->attrs, &e->attrs_cap, (size_t)e->attr_names.n + 1, 16);
     column_init(&e->attrs[e->attr_names.n].col, type);
+    column_index_items(&e->attrs[e->attr_names.n].col);
     return namemap_add(&e->attr_names, name);
 }
 

@@ -410,13 +410,23 @@ static void eval_column(space *sp, const filter_node *n, uint64_t *out, const ui
     cond_release(&c);
 }
 
-/* contains / not_contains on a list attribute that keeps an item index: decide each
- * distinct item once and OR the bitmaps of those that match. Returns 0, or -1 when the
- * attribute has no index (the caller scans instead). */
-static int eval_list_index(space *sp, const filter_node *n, uint64_t *out)
+/* A string or list condition on an attribute that keeps a value index (column.h):
+ * decide each distinct value once and OR the bitmaps of those that match (negated
+ * operators: everyone live but them). Returns 0, or -1 when the attribute keeps no
+ * index or the operator does not read values (is_set, is_empty...): the caller scans. */
+static int eval_value_index(space *sp, const filter_node *n, uint64_t *out)
 {
     const engine *e = sp->env->e;
-    if (sp->event_type >= 0 || (n->op != FOP_CONTAINS && n->op != FOP_NOT_CONTAINS)) return -1;
+    if (sp->event_type >= 0) return -1;
+    switch (n->op) {
+    case FOP_CONTAINS: case FOP_NOT_CONTAINS:
+        break;
+    case FOP_EQ: case FOP_NE: case FOP_IN: case FOP_NOT_IN: case FOP_STARTS_WITH: case FOP_ENDS_WITH:
+        if (n->type != SEGD_T_STRING) return -1;
+        break;
+    default:
+        return -1;
+    }
     int64_t items = engine_list_items(e, n->index);
     if (items < 0) return -1;
     cond c;
@@ -426,7 +436,7 @@ static int eval_list_index(space *sp, const filter_node *n, uint64_t *out)
         uint32_t code = engine_list_item_people(e, n->index, i, NULL);
         if (pred_code(&c, code)) engine_list_item_people(e, n->index, i, out);
     }
-    if (n->op == FOP_NOT_CONTAINS) {
+    if (c.negate) {
         const uint64_t *live = space_live(sp);
         for (size_t w = 0; w < sp->words; w++) out[w] = live[w] & ~out[w];
     }
@@ -911,7 +921,7 @@ static int eval_node(space *sp, const filter_node *n, uint64_t *out, const uint6
         return 0;
     }
     case FILTER_ATTRIBUTE: case FILTER_PROPERTY:
-        if (n->type == SEGD_T_LIST && eval_list_index(sp, n, out) == 0) return 0;
+        if ((n->type == SEGD_T_LIST || n->type == SEGD_T_STRING) && eval_value_index(sp, n, out) == 0) return 0;
         eval_column(sp, n, out, cand);
         return 0;
     case FILTER_EVENT:

@@ -268,6 +268,8 @@ static void test_list_item_index(void **state)
     strpool_init(&pool);
     column c;
     column_init(&c, SEGD_T_LIST);
+    assert_int_equal(column_items_count(&c), -1);   /* off unless asked for */
+    column_index_items(&c);
     assert_int_equal(column_items_count(&c), 0);
     const char *vip_beta[] = { "vip", "beta" }, *beta[] = { "beta" };
     column_set(&c, 3, &(segd_value){ .type = SEGD_T_LIST, .items = vip_beta, .n_items = 2 }, &pool);
@@ -295,8 +297,29 @@ static void test_list_item_index(void **state)
     assert_string_equal(buf, "9,2000,");
     column_release(&c, &pool);
 
+    /* a string column: each value's rows, through set, replace, copy and clear */
+    column_init(&c, SEGD_T_STRING);
+    column_index_items(&c);
+    column_set(&c, 1, &(segd_value){ .type = SEGD_T_STRING, .str = "pro", .str_len = 3 }, &pool);
+    column_set(&c, 1500, &(segd_value){ .type = SEGD_T_STRING, .str = "pro", .str_len = 3 }, &pool);
+    column_set(&c, 2, &(segd_value){ .type = SEGD_T_STRING, .str = "free", .str_len = 4 }, &pool);
+    column_set(&c, 2, &(segd_value){ .type = SEGD_T_STRING, .str = "pro", .str_len = 3 }, &pool);
+    check_all(&c, &pool);
+    assert_int_equal(column_items_count(&c), 1);
+    item_rows(&c, 0, words, ROWS / 64, buf, sizeof buf);
+    assert_string_equal(buf, "1,2,1500,");
+    column_copy(&c, 1, 40, &pool);
+    column_clear(&c, 1500, &pool);
+    check_all(&c, &pool);
+    item_rows(&c, 0, words, ROWS / 64, buf, sizeof buf);
+    assert_string_equal(buf, "1,2,40,");
+    column_release(&c, &pool);
+    assert_int_equal(column_items_count(&c), 0);   /* released: empty, still indexed */
+    column_release(&c, &pool);
+
     /* ids, one a row: past COLUMN_ITEMS_MAX_DISTINCT distinct items the index goes */
     column_init(&c, SEGD_T_LIST);
+    column_index_items(&c);
     char id[32];
     for (uint32_t row = 0; row < COLUMN_ITEMS_MAX_DISTINCT + 10; row++) {
         snprintf(id, sizeof id, "id-%u", row);
