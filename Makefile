@@ -105,8 +105,19 @@ fuzz: $(FUZZ_BINS)
 # `make test`: it takes minutes. SOAK_CLIENTS, SOAK_SEED ...: see the head of soak.mjs.
 SOAK_SECONDS ?= 120
 
-soak: all
+soak: all build/asan/tests/test_filter_diff
 	SEGD_BIN=$(CURDIR)/segd SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.mjs
+	SEGD_DIFF_SECONDS=$(SOAK_SECONDS) build/asan/tests/test_filter_diff
+
+# The filter differential test without end (tests/unit/test_filter_diff.c on the sanitizer
+# build): random people, events and filters through filter_eval, filter_match and the SQL
+# oracle until stopped (DIFF_SECONDS=0, the default) or for DIFF_SECONDS; prints each
+# counterexample, shrunk, with its seed (SEGD_DIFF_SEED=N reruns from it). `make soak`
+# runs it for SOAK_SECONDS after the HTTP soak.
+.PHONY: soak-filters
+DIFF_SECONDS ?= 0
+soak-filters: build/asan/tests/test_filter_diff
+	SEGD_DIFF_SECONDS=$(DIFF_SECONDS) build/asan/tests/test_filter_diff
 
 clean:
 	rm -rf build segd

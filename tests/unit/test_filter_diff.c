@@ -1,0 +1,755 @@
+/* test_filter_diff.c - the differential test of the filter language: random people and
+ * events in an engine, random filter trees, and three answers that must agree for every
+ * case: filter_eval (src/filter/eval.c, everyone at once), filter_match (eval.c, one
+ * person at a time) and the SQL oracle (src/filter/sql.c over SQLite, written apart
+ * from eval.c from docs/FILTERS.md). On a disagreement it shrinks the filter while the
+ * disagreement lasts and prints the filter, the SQL and the people involved.
+ *
+ * The data aims at the contract's corners: every type, missing values, empty strings
+ * and lists, unicode whose case folding is subtle (ß, the Kelvin sign, final sigma,
+ * long s), extreme numbers, times exactly on window edges around a fixed now, erased
+ * and merged people. Event numbers are small dyadic fractions so that sums are exact
+ * in any order (a disagreement is then semantic, never rounding).
+ *
+ * `make test` runs DIFF_DEFAULT_WORLDS worlds of DIFF_FILTERS_PER_WORLD filters from a
+ * fixed seed. Environment: SEGD_DIFF_SEED (first seed), SEGD_DIFF_CASES (how many
+ * cases), SEGD_DIFF_SECONDS (run for that long; 0 = until stopped: what `make soak`
+ * uses, with a seed from the clock, printing every counterexample and the seed).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "filter/filter.h"
+#include "base/alloc.h"
+#include "base/timefmt.h"
+
+/* filter_print_json lives in json.c; until that lands the test prints its own dump. */
+#pragma weak filter_print_json
+
+#define NOW 1795867200000LL         /* 2026-11-28T12:00:00Z */
+#define SEC 1000LL
+#define HOUR 3600000LL
+#define DAY 86400000LL
+#define DIFF_DEFAULT_WORLDS 40
+#define DIFF_FILTERS_PER_WORLD 100
+#define MAX_PEOPLE 40
+
+/* ---- randomness ---- */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t next(rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint32_t below(rng *r, uint32_t n)
+{
+    return n ? (uint32_t)(next(r) % n) : 0;
+}
+
+static int chance(rng *r, int percent)
+{
+    return (int)below(r, 100) < percent;
+}
+
+#define PICK(r, arr) ((arr)[below((r), sizeof(arr) / sizeof((arr)[0]))])
+
+/* ---- value pools ---- */
+
+static const char *const strings[] = {
+    "", "pro", "Pro", "PRO", "free", "Stra\xc3\x9f" "e", "STRASSE", "strasse", "\xc3\x9f",
+    "\xc3\x89" "COLE", "\xc3\xa9" "cole", "Ecole", "\xe2\x84\xaa", "k", "K", "a", "ab", "abc", "b c",
+    "\xc5\xbf", "s", "\xce\xa3", "\xcf\x83", "\xcf\x82", "\xc4\xb0", "i", "\xc4\xb1",
+    "\xe6\x97\xa5\xe6\x9c\xac", "x'y\"z", "%_*?[", "/pricing", "/Pricing/x", "/blog",
+};
+
+/* Substrings that hit: pieces of the pool entries, in various cases. */
+static const char *const pieces[] = {
+    "", "p", "r", "o", "PR", "ro", "\xc3\x9f", "SS", "co", "\xc3\x89", "\xc3\xa9", "LE", "k", "b",
+    "c", "\xcf\x83", "\xce\xa3", "S", "/", "/p", "/P", "ing", "'", "%", "_", "x", "\xe6\x97\xa5",
+};
+
+static const double numbers[] = {
+    0, -0.0, 1, -1, 0.5, 2.5, 3, 100, 500, 1e15, -1e15, 9007199254740992.0, 1e308, -1e308,
+    5e-324, 0.1, 0.30000000000000004,
+};
+
+/* Exact in sums of a few: small dyadic fractions. */
+static const double amounts[] = { 0, -0.0, 1, -1, 0.5, 2.5, 3, 100, 250, 500, 1024, -7.25 };
+
+static const double metric_values[] = { 0, 1, 2, 3, 2.5, 100, 250, 350, 500, 550, -1, 1024 };
+
+static const int64_t times[] = {
+    NOW, NOW - 1, NOW + 1, NOW - DAY, NOW - DAY - 1, NOW - 7 * DAY, NOW - 7 * DAY + 1,
+    NOW - 14 * DAY, NOW - 14 * DAY - 1, NOW - 14 * DAY + 1, NOW - 30 * DAY, NOW - 30 * DAY - 1,
+    NOW - 12 * HOUR, NOW - 12 * HOUR - 1, NOW - 14 * HOUR, NOW + 12 * HOUR, NOW + 30 * DAY, 0,
+    -1000, NOW - 2 * DAY,
+};
+
+static const struct { int64_t ms; const char *text; } durations[] = {
+    { SEC, "1s" }, { HOUR, "1h" }, { 12 * HOUR, "12h" }, { DAY, "1d" }, { 7 * DAY, "1w" },
+    { 14 * DAY, "14d" }, { 30 * DAY, "30d" }, { 2 * DAY, "2d" },
+};
+
+/* on_day dates: midnight UTC of days around now, and offsets in minutes. */
+static const int64_t day_starts[] = { NOW - 12 * HOUR, NOW - 36 * HOUR, NOW + 12 * HOUR, NOW - 12 * HOUR - 30 * DAY, 0 };
+static const int offsets[] = { 0, 120, -300, 330, -720, 840 };
+
+/* ---- the world ---- */
+
+enum { A_PLAN, A_PLAN_NUM, A_SCORE, A_VIP, A_SEEN, A_GROUPS, A_META, A_ID, N_CUSTOM };
+
+static const struct { const char *name; segd_type type; } custom_attrs[N_CUSTOM] = {
+    { "plan", SEGD_T_STRING }, { "Plan", SEGD_T_NUMBER }, { "score", SEGD_T_NUMBER },
+    { "vip", SEGD_T_BOOL }, { "seen", SEGD_T_DATETIME }, { "groups", SEGD_T_LIST },
+    { "meta", SEGD_T_JSON }, { "id", SEGD_T_STRING },
+};
+
+static const struct { const char *name; segd_type type; } purchase_props[] = {
+    { "amount", SEGD_T_NUMBER }, { "item", SEGD_T_STRING }, { "labels", SEGD_T_LIST },
+    { "at", SEGD_T_DATETIME }, { "gift", SEGD_T_BOOL }, { "blob", SEGD_T_JSON },
+};
+
+static const struct { const char *name; segd_type type; } view_props[] = {
+    { "url", SEGD_T_STRING }, { "n", SEGD_T_NUMBER }, { "time", SEGD_T_STRING },
+};
+
+#define N_TYPES 3   /* purchase, view, never (declared, no events) */
+
+/* A random value of a type into v; list items point at the pool (static). */
+static void random_value(rng *r, segd_type type, int exact_numbers, segd_value *v, const char **items)
+{
+    memset(v, 0, sizeof *v);
+    v->type = type;
+    switch (type) {
+    case SEGD_T_STRING: v->str = PICK(r, strings); v->str_len = strlen(v->str); break;
+    case SEGD_T_NUMBER: v->number = exact_numbers ? PICK(r, amounts) : PICK(r, numbers); break;
+    case SEGD_T_BOOL: v->boolean = (int)below(r, 2); break;
+    case SEGD_T_DATETIME: v->time_ms = PICK(r, times); break;
+    case SEGD_T_JSON: v->str = chance(r, 50) ? "{}" : "[1,{\"a\":2}]"; v->str_len = strlen(v->str); break;
+    case SEGD_T_LIST:
+        v->n_items = below(r, 4);
+        for (size_t i = 0; i < v->n_items; i++) items[i] = PICK(r, strings);
+        v->items = items;
+        break;
+    default: break;
+    }
+}
+
+/* Builds a random engine: custom attributes, three event types, people with random
+ * values and events, some erased, some merged. One world in BIG_EVERY has more people
+ * than a column page (ENGINE_PAGE_ROWS) and more event rows than one, sometimes a whole
+ * page of people erased; each attribute has a density of its own per world (never set,
+ * rare, common, always), so that scans meet empty, sparse and full pages. */
+#define BIG_EVERY 16
+
+static engine *world_new(rng *r, int big)
+{
+    engine *e = engine_new(NULL);
+    for (int a = 0; a < N_CUSTOM; a++)
+        assert_true(engine_attr_declare(e, custom_attrs[a].name, custom_attrs[a].type) >= 0);
+    int purchase = engine_event_type_declare(e, "purchase");
+    int view = engine_event_type_declare(e, "view");
+    assert_true(engine_event_type_declare(e, "never") >= 0);
+    for (size_t i = 0; i < sizeof purchase_props / sizeof *purchase_props; i++)
+        assert_true(engine_prop_declare(e, purchase, purchase_props[i].name, purchase_props[i].type) >= 0);
+    for (size_t i = 0; i < sizeof view_props / sizeof *view_props; i++)
+        assert_true(engine_prop_declare(e, view, view_props[i].name, view_props[i].type) >= 0);
+
+    static const int densities[] = { 0, 3, 50, 70, 70, 100 };
+    int slots = engine_attr_slots(e);
+    int density[64];
+    assert_true(slots <= 64);
+    for (int a = 0; a < slots; a++) density[a] = PICK(r, densities);
+    int user_density = PICK(r, densities) ? 80 : 0;
+
+    uint32_t people = big ? ENGINE_PAGE_ROWS + below(r, 2 * ENGINE_PAGE_ROWS)
+                          : chance(r, 5) ? below(r, 3) : 5 + below(r, MAX_PEOPLE - 4);
+    uint32_t max_events = big ? 4 : 7;
+    for (uint32_t i = 0; i < people; i++) {
+        person_id p = engine_person_create(e, 1000 + i);
+        assert_true(p != PERSON_NONE);
+        const char *items[4];
+        segd_value v;
+        if (chance(r, user_density)) {
+            char uid[32];
+            snprintf(uid, sizeof uid, chance(r, 20) ? "\xc3\x9cser-%u" : "u%u", i);
+            v = (segd_value){ .type = SEGD_T_STRING, .str = uid, .str_len = strlen(uid) };
+            assert_int_equal(engine_attr_set(e, p, ATTR_USER_ID, &v), 0);
+        }
+        for (int a = ATTR_EMAIL; a < slots; a++) {
+            if (a == ATTR_USER_ID || a == ATTR_ANONYMOUS_IDS || !chance(r, density[a])) continue;
+            random_value(r, engine_attr_type(e, a), 0, &v, items);
+            assert_int_equal(engine_attr_set(e, p, a, &v), 0);
+        }
+        for (int t = 0; t < 2; t++) {
+            uint32_t events = below(r, max_events);
+            for (uint32_t k = 0; k < events; k++) {
+                int props[8];
+                segd_value vals[8];
+                const char *list_items[8][4];
+                size_t n = 0;
+                for (int pr = 0; pr < engine_prop_count(e, t); pr++) {
+                    if (!chance(r, 70)) continue;
+                    props[n] = pr;
+                    random_value(r, engine_prop_type(e, t, pr), 1, &vals[n], list_items[n]);
+                    n++;
+                }
+                assert_true(engine_event_append(e, p, t, PICK(r, times), n, props, vals) >= 0);
+            }
+        }
+    }
+    /* erase some, merge a few (events move, attributes copied) */
+    int erase_page = big && chance(r, 50);
+    for (uint32_t i = 0; i < people; i++) {
+        if (!engine_person_exists(e, i)) continue;
+        if (chance(r, 10) || (erase_page && i / ENGINE_PAGE_ROWS == 1)) assert_int_equal(engine_person_erase(e, i), 0);
+        else if (chance(r, 4) && i + 1 < people && engine_person_exists(e, i + 1))
+            assert_int_equal(engine_person_merge(e, i, i + 1), 0);
+    }
+    assert_int_equal(engine_check(e), 0);
+    return e;
+}
+
+/* ---- random filters ---- */
+
+static filter_literal lit_str(const char *s)
+{
+    return (filter_literal){ .kind = FLIT_STRING, .str = xstrdup(s), .len = strlen(s) };
+}
+
+static filter_literal lit_num(double d)
+{
+    return (filter_literal){ .kind = FLIT_NUMBER, .number = d };
+}
+
+static filter_literal lit_time(int64_t ms)
+{
+    char buf[TIMEFMT_LEN];
+    filter_literal l = lit_str(timefmt_format(ms, buf));
+    l.is_time = 1;
+    l.time_ms = ms;
+    return l;
+}
+
+static void add_value(filter_node *n, filter_literal l)
+{
+    n->values = xrealloc(n->values, (n->n_values + 1) * sizeof *n->values);
+    n->values[n->n_values++] = l;
+}
+
+/* Fills op and values of a condition on a value of `type`; metric 1 for an event
+ * condition (values fit counts and sums). */
+static void random_comparison(rng *r, filter_node *n, segd_type type, int metric)
+{
+    filter_op fit[FOP_COUNT_];
+    int n_fit = 0;
+    for (int op = FOP_NONE + 1; op < FOP_COUNT_; op++)
+        if (filter_op_fits((filter_op)op, type)) fit[n_fit++] = (filter_op)op;
+    assert_true(n_fit > 0);
+    n->op = fit[below(r, (uint32_t)n_fit)];
+    n->case_sensitive = chance(r, 30);
+    int count = n->op == FOP_BETWEEN ? 2 : n->op == FOP_IN || n->op == FOP_NOT_IN ? 1 + (int)below(r, 3) : 1;
+    switch (n->op) {
+    case FOP_IS_SET: case FOP_IS_NOT_SET: case FOP_IS_EMPTY: case FOP_IS_NOT_EMPTY:
+        n->case_sensitive = 0;
+        return;
+    case FOP_MORE_THAN_AGO: case FOP_LESS_THAN_AGO: {
+        int d = (int)below(r, sizeof durations / sizeof *durations);
+        n->duration_ms = durations[d].ms;
+        add_value(n, lit_str(durations[d].text));
+        n->case_sensitive = 0;
+        return;
+    }
+    case FOP_ON_DAY: {
+        char buf[TIMEFMT_LEN];
+        int64_t day = PICK(r, day_starts);
+        n->offset_min = PICK(r, offsets);
+        timefmt_format(day, buf);
+        buf[10] = 0;
+        filter_literal l = lit_str(buf);
+        l.is_time = 1;
+        l.time_ms = day - (int64_t)n->offset_min * 60000;
+        add_value(n, l);
+        n->case_sensitive = 0;
+        return;
+    }
+    default: break;
+    }
+    for (int i = 0; i < count; i++) {
+        switch (type) {
+        case SEGD_T_STRING: case SEGD_T_LIST:
+            add_value(n, lit_str(chance(r, 60) ? PICK(r, strings) : PICK(r, pieces)));
+            break;
+        case SEGD_T_NUMBER:
+            add_value(n, lit_num(metric ? PICK(r, metric_values) : chance(r, 70) ? PICK(r, numbers) : PICK(r, amounts)));
+            break;
+        case SEGD_T_BOOL:
+            add_value(n, (filter_literal){ .kind = FLIT_BOOL, .boolean = (int)below(r, 2) });
+            break;
+        case SEGD_T_DATETIME:
+            add_value(n, lit_time(PICK(r, times)));
+            break;
+        default: break;
+        }
+    }
+    if (type != SEGD_T_STRING && type != SEGD_T_LIST) n->case_sensitive = 0;
+}
+
+static filter_node *random_leaf(rng *r, const engine *e, int event_type);
+
+/* A random tree: groups down to `depth`, leaves of attributes, events and buckets (or
+ * properties of event_type inside a where). */
+static filter_node *random_tree(rng *r, const engine *e, int depth, int event_type)
+{
+    if (depth <= 0 || chance(r, 45)) return random_leaf(r, e, event_type);
+    uint32_t k = below(r, 10);
+    if (k < 2) {
+        filter_node *n = filter_node_new(FILTER_NOT);
+        filter_node_add(n, random_tree(r, e, depth - 1, event_type));
+        return n;
+    }
+    filter_node *n = filter_node_new(k < 6 ? FILTER_AND : FILTER_OR);
+    uint32_t children = chance(r, 10) ? 0 : 1 + below(r, 3);
+    for (uint32_t i = 0; i < children; i++) filter_node_add(n, random_tree(r, e, depth - 1, event_type));
+    return n;
+}
+
+static filter_node *random_event(rng *r, const engine *e)
+{
+    filter_node *n = filter_node_new(FILTER_EVENT);
+    int type = (int)below(r, N_TYPES);
+    n->name = xstrdup(engine_event_type_name(e, type));
+    if (type < 2 && chance(r, 50)) n->where = random_tree(r, e, 2, type);
+    uint32_t w = below(r, 3);
+    if (w == 1) {
+        n->window = FWIN_WITHIN;
+        n->within_ms = durations[below(r, sizeof durations / sizeof *durations)].ms;
+    } else if (w == 2) {
+        int64_t a = PICK(r, times), b = PICK(r, times);
+        n->window = FWIN_RANGE;
+        n->from_ms = a < b ? a : b;
+        n->to_ms = a < b ? b : a;
+    }
+    /* the metric: a property that fits it, when the type has one */
+    n->fn = (filter_fn)(chance(r, 40) ? FFN_COUNT : below(r, FFN_COUNT_));
+    if (n->fn >= FFN_SUM && n->fn <= FFN_COUNT_DISTINCT) {
+        int candidates[8], c = 0;
+        for (int pr = 0; pr < engine_prop_count(e, type); pr++) {
+            segd_type pt = engine_prop_type(e, type, pr);
+            if (n->fn == FFN_COUNT_DISTINCT ? pt != SEGD_T_LIST : pt == SEGD_T_NUMBER) candidates[c++] = pr;
+        }
+        if (c == 0) n->fn = FFN_COUNT;
+        else n->metric_property = xstrdup(engine_prop_name(e, type, candidates[below(r, (uint32_t)c)]));
+    }
+    random_comparison(r, n, n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT ? SEGD_T_DATETIME : SEGD_T_NUMBER, 1);
+    return n;
+}
+
+static filter_node *random_leaf(rng *r, const engine *e, int event_type)
+{
+    if (event_type >= 0) {
+        filter_node *n = filter_node_new(FILTER_PROPERTY);
+        int pr = (int)below(r, (uint32_t)engine_prop_count(e, event_type));
+        n->name = xstrdup(engine_prop_name(e, event_type, pr));
+        random_comparison(r, n, engine_prop_type(e, event_type, pr), 0);
+        return n;
+    }
+    uint32_t k = below(r, 20);
+    if (k < 9) {
+        filter_node *n = filter_node_new(FILTER_ATTRIBUTE);
+        int a;
+        do a = (int)below(r, (uint32_t)engine_attr_slots(e));
+        while (a == ATTR_ANONYMOUS_IDS);
+        n->name = xstrdup(engine_attr_name(e, a));
+        random_comparison(r, n, engine_attr_type(e, a), 0);
+        return n;
+    }
+    if (k < 18) return random_event(r, e);
+    filter_node *n = filter_node_new(FILTER_BUCKET);
+    static const char *const salts[] = { "exp-1", "", "\xc3\xbc", "a:b" };
+    n->name = xstrdup(PICK(r, salts));
+    n->bucket_from = (int)below(r, 100);
+    n->bucket_to = n->bucket_from + (int)below(r, (uint32_t)(100 - n->bucket_from));
+    return n;
+}
+
+/* ---- one case ---- */
+
+typedef struct oracle {
+    const engine *e;
+    sqlite3 *db;
+    uint64_t *eval_bits, *sql_bits, *match_bits;
+    size_t words;
+    uint64_t *nontrivial;   /* counts cases that select some but not all live people */
+} oracle;
+
+/* The oracle's answer as bits; 0, or -1 if the SQL failed (printed). */
+static int sql_answer(oracle *o, const char *sql, uint64_t *bits)
+{
+    memset(bits, 0, o->words * sizeof *bits);
+    char *q = NULL;
+    assert_true(asprintf(&q, "SELECT id FROM people p WHERE %s", sql) > 0);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(o->db, q, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            assert_true(id >= 0 && (size_t)id < o->words * 64);
+            bits[id >> 6] |= 1ULL << (id & 63);
+        }
+    }
+    if (rc != SQLITE_DONE) fprintf(stderr, "oracle SQL failed: %s\n%s\n", sqlite3_errmsg(o->db), q);
+    sqlite3_finalize(st);
+    free(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs one bound-or-not filter through the three evaluators. Returns 1 if they agree,
+ * 0 if not, -1 if the tree does not bind or compile (the generator's fault). */
+static int agree(oracle *o, filter_node *f)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    if (filter_bind(f, o->e, NULL, &err) != 0) {
+        fprintf(stderr, "filter_bind refused a generated tree: %s (%s at %s)\n", err.message, err.code, err.field);
+        return -1;
+    }
+    char *sql = filter_to_sql(f, o->e, NOW);
+    if (!sql) {
+        fprintf(stderr, "filter_to_sql refused a generated tree\n");
+        return -1;
+    }
+    int rc = sql_answer(o, sql, o->sql_bits);
+    free(sql);
+    if (rc) return -1;
+    filter_env env = { .e = o->e, .now_ms = NOW, .resolver = NULL };
+    /* filter_eval must overwrite its words, bits past the last person included */
+    memset(o->eval_bits, 0, o->words * sizeof *o->eval_bits);
+    memset(o->eval_bits, 0xA5, filter_words(o->e) * sizeof *o->eval_bits);
+    assert_int_equal(filter_eval(f, &env, o->eval_bits), 0);
+    memset(o->match_bits, 0, o->words * sizeof *o->match_bits);
+    for (person_id id = 0; id < engine_person_limit(o->e); id++) {
+        int m = filter_match(f, &env, id);
+        assert_true(m == 0 || m == 1);
+        if (m) o->match_bits[id >> 6] |= 1ULL << (id & 63);
+    }
+    uint32_t selected = 0;
+    for (size_t w = 0; w < o->words; w++) selected += (uint32_t)__builtin_popcountll(o->sql_bits[w]);
+    if (o->nontrivial && selected > 0 && selected < engine_person_count(o->e)) (*o->nontrivial)++;
+    return memcmp(o->eval_bits, o->sql_bits, o->words * 8) == 0 &&
+           memcmp(o->match_bits, o->sql_bits, o->words * 8) == 0;
+}
+
+/* ---- shrinking and printing a counterexample ---- */
+
+/* The places in a tree where a smaller tree can stand. */
+typedef struct slot {
+    filter_node **at;
+} slot;
+
+static void collect_slots(filter_node **at, slot *out, size_t *n, size_t cap)
+{
+    if (*n < cap) out[(*n)++] = (slot){ at };
+    filter_node *node = *at;
+    for (uint32_t i = 0; i < node->n_children; i++) collect_slots(&node->children[i], out, n, cap);
+    if (node->where) collect_slots(&node->where, out, n, cap);
+}
+
+/* Tries smaller versions of f (a child in place of its group, a group without one
+ * child, an event without its where or window) and keeps each that still disagrees.
+ * Returns the smallest tree found (f itself or a replacement; f is consumed). */
+static filter_node *shrink(oracle *o, filter_node *f)
+{
+    for (int progress = 1; progress;) {
+        progress = 0;
+        slot slots[1024];
+        size_t n = 0;
+        collect_slots(&f, slots, &n, 1024);
+        for (size_t s = 0; s < n && !progress; s++) {
+            /* each candidate is a clone of f with one change at slot s */
+            for (int variant = 0; variant < 40 && !progress; variant++) {
+                filter_node *c = filter_clone(f);
+                slot cs[1024];
+                size_t cn = 0;
+                collect_slots(&c, cs, &cn, 1024);
+                filter_node **at = cs[s].at, *node = *at;
+                int changed = 0;
+                if (variant < 16 && (uint32_t)variant < node->n_children) {
+                    /* the child replaces its group */
+                    filter_node *child = node->children[variant];
+                    node->children[variant] = node->children[--node->n_children];
+                    filter_free(node);
+                    *at = child;
+                    changed = 1;
+                } else if (variant >= 16 && variant < 32 && node->kind != FILTER_NOT &&
+                           (uint32_t)(variant - 16) < node->n_children) {
+                    /* the group loses a child */
+                    uint32_t i = (uint32_t)(variant - 16);
+                    filter_free(node->children[i]);
+                    memmove(&node->children[i], &node->children[i + 1], (node->n_children - i - 1) * sizeof *node->children);
+                    node->n_children--;
+                    changed = 1;
+                } else if (variant == 32 && node->kind == FILTER_EVENT && node->where) {
+                    filter_free(node->where);
+                    node->where = NULL;
+                    changed = 1;
+                } else if (variant == 33 && node->kind == FILTER_EVENT && node->window != FWIN_ALL) {
+                    node->window = FWIN_ALL;
+                    changed = 1;
+                }
+                if (changed && filter_check(c) == 0 && agree(o, c) == 0) {
+                    filter_free(f);
+                    f = c;
+                    progress = 1;
+                } else {
+                    filter_free(c);
+                }
+            }
+        }
+    }
+    return f;
+}
+
+static void dump_node(FILE *out, const filter_node *n)
+{
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT:
+        fprintf(out, "%s(", n->kind == FILTER_AND ? "and" : n->kind == FILTER_OR ? "or" : "not");
+        for (uint32_t i = 0; i < n->n_children; i++) {
+            if (i) fputs(", ", out);
+            dump_node(out, n->children[i]);
+        }
+        fputs(")", out);
+        return;
+    case FILTER_BUCKET:
+        fprintf(out, "bucket(\"%s\", %d..%d)", n->name, n->bucket_from, n->bucket_to);
+        return;
+    default: break;
+    }
+    if (n->kind == FILTER_EVENT) {
+        fprintf(out, "%s(%s", filter_fn_name(n->fn), n->name);
+        if (n->metric_property) fprintf(out, ".%s", n->metric_property);
+        if (n->where) { fputs(" where ", out); dump_node(out, n->where); }
+        if (n->window == FWIN_WITHIN) fprintf(out, ", within %lldms", (long long)n->within_ms);
+        if (n->window == FWIN_RANGE) fprintf(out, ", from %lld to %lld (now %+lld, %+lld ms)", (long long)n->from_ms,
+                                             (long long)n->to_ms, (long long)(n->from_ms - NOW), (long long)(n->to_ms - NOW));
+        fputs(")", out);
+    } else {
+        fprintf(out, "%s", n->name);
+    }
+    fprintf(out, " %s%s", filter_op_name(n->op), n->case_sensitive ? "/sensitive" : "");
+    for (uint32_t i = 0; i < n->n_values; i++) {
+        const filter_literal *v = &n->values[i];
+        if (v->is_time) fprintf(out, " %s=%lld(now%+lld)", v->str, (long long)v->time_ms, (long long)(v->time_ms - NOW));
+        else if (v->kind == FLIT_STRING) fprintf(out, " \"%s\"", v->str);
+        else if (v->kind == FLIT_NUMBER) fprintf(out, " %.17g", v->number);
+        else fprintf(out, " %s", v->boolean ? "true" : "false");
+    }
+    if (n->duration_ms) fprintf(out, " (%lld ms)", (long long)n->duration_ms);
+    if (n->offset_min) fprintf(out, " offset %+d min", n->offset_min);
+}
+
+static void dump_cell(FILE *out, const engine *e, const segd_cell *c)
+{
+    switch (c->type) {
+    case SEGD_T_STRING: case SEGD_T_JSON: fprintf(out, "\"%s\"", engine_string(e, c->code, NULL)); break;
+    case SEGD_T_NUMBER: fprintf(out, "%.17g", c->number); break;
+    case SEGD_T_BOOL: fputs(c->boolean ? "true" : "false", out); break;
+    case SEGD_T_DATETIME: fprintf(out, "%lld(now%+lld)", (long long)c->time_ms, (long long)(c->time_ms - NOW)); break;
+    case SEGD_T_LIST:
+        fputs("[", out);
+        for (uint32_t i = 0; i < c->n_codes; i++) fprintf(out, "%s\"%s\"", i ? ", " : "", engine_string(e, c->codes[i], NULL));
+        fputs("]", out);
+        break;
+    default: fputs("missing", out);
+    }
+}
+
+static void dump_person(FILE *out, const engine *e, person_id p)
+{
+    fprintf(out, "  person %u%s:", p, engine_person_exists(e, p) ? "" : " (erased)");
+    for (int a = 0; a < engine_attr_slots(e); a++) {
+        segd_cell c;
+        if (!engine_attr_get(e, p, a, &c)) continue;
+        fprintf(out, " %s=", engine_attr_name(e, a));
+        dump_cell(out, e, &c);
+    }
+    fputs("\n", out);
+    for (int t = 0; t < engine_event_type_count(e); t++) {
+        const uint32_t *prevs = engine_event_prevs(e, t);
+        for (uint32_t row = engine_person_event_newest(e, p, t); row != ENGINE_NO_ROW; row = prevs[row]) {
+            int64_t at = engine_event_times(e, t)[row];
+            fprintf(out, "    %s row %u at %lld(now%+lld):", engine_event_type_name(e, t), row, (long long)at,
+                    (long long)(at - NOW));
+            for (int pr = 0; pr < engine_prop_count(e, t); pr++) {
+                segd_cell c;
+                if (!engine_event_prop_get(e, t, row, pr, &c)) continue;
+                fprintf(out, " %s=", engine_prop_name(e, t, pr));
+                dump_cell(out, e, &c);
+            }
+            fputs("\n", out);
+        }
+    }
+}
+
+/* Prints the shrunk counterexample: filter, SQL, and each person on whom the answers
+ * differ, with which evaluator said what. */
+static void report(oracle *o, filter_node *f, uint64_t seed, int index)
+{
+    FILE *out = stderr;
+    agree(o, f);
+    fprintf(out, "\n=== filter disagreement (world seed %llu, filter %d) ===\nfilter: ", (unsigned long long)seed, index);
+    dump_node(out, f);
+    fputs("\n", out);
+    if (filter_print_json) {
+        char *json = filter_print_json(f);
+        fprintf(out, "json: %s\n", json ? json : "(null)");
+        free(json);
+    }
+    char *sql = filter_to_sql(f, o->e, NOW);
+    fprintf(out, "sql: %s\nnow: %lld (2026-11-28T12:00:00Z)\n", sql, (long long)NOW);
+    free(sql);
+    for (person_id p = 0; p < o->words * 64; p++) {
+        if (p >= engine_person_limit(o->e) && (o->eval_bits[p >> 6] >> (p & 63) & 1))
+            fprintf(out, "filter_eval set bit %u, past the last person (%u)\n", p, engine_person_limit(o->e));
+        if (p >= engine_person_limit(o->e)) continue;
+        int ev = (int)(o->eval_bits[p >> 6] >> (p & 63) & 1), sq = (int)(o->sql_bits[p >> 6] >> (p & 63) & 1);
+        int ma = (int)(o->match_bits[p >> 6] >> (p & 63) & 1);
+        if (ev == sq && ma == sq) continue;
+        fprintf(out, "filter_eval %d, filter_match %d, sql %d for:\n", ev, ma, sq);
+        dump_person(out, o->e, p);
+    }
+}
+
+/* ---- the driver ---- */
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? strtoull(s, NULL, 10) : dflt;
+}
+
+/* Runs worlds from `seed` until `cases` filters ran (or, with seconds > 0, until the
+ * time is up; seconds 0 with forever: until stopped). Returns the disagreements found. */
+static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
+{
+    int found = 0;
+    uint64_t done = 0, nontrivial = 0;
+    time_t start = time(NULL);
+    uint64_t first = seed;
+    for (;; seed++) {
+        if (!timed && done >= cases) break;
+        if (timed && seconds && (uint64_t)(time(NULL) - start) >= seconds) break;
+        rng r = { seed };
+        engine *e = world_new(&r, seed % BIG_EVERY == 0);
+        oracle o = { .e = e, .nontrivial = &nontrivial };
+        o.words = filter_words(e) ? filter_words(e) : 1;
+        o.eval_bits = xcalloc(o.words, 8);
+        o.sql_bits = xcalloc(o.words, 8);
+        o.match_bits = xcalloc(o.words, 8);
+        assert_int_equal(sqlite3_open(":memory:", &o.db), SQLITE_OK);
+        assert_int_equal(filter_sql_load(o.db, e), 0);
+        for (int i = 0; i < DIFF_FILTERS_PER_WORLD && (timed || done < cases); i++, done++) {
+            filter_node *f = random_tree(&r, e, 4, -1);
+            assert_int_equal(filter_check(f), 0);
+            int a = agree(&o, f);
+            if (a < 0) {
+                dump_node(stderr, f);
+                fputs("\n", stderr);
+                found++;
+            } else if (a == 0) {
+                f = shrink(&o, f);
+                report(&o, f, seed, i);
+                found++;
+            }
+            filter_free(f);
+        }
+        sqlite3_close(o.db);
+        free(o.match_bits);
+        free(o.sql_bits);
+        free(o.eval_bits);
+        engine_free(e);
+        if (timed && (seed - first) % 100 == 99) fprintf(stderr, "filter diff: %llu cases, %d disagreements (seed %llu)\n",
+                                             (unsigned long long)done, found, (unsigned long long)seed);
+        if (found >= 20 && !timed) break;
+    }
+    fprintf(stderr, "filter diff: %llu cases (%llu selecting some but not all people), %d disagreements\n",
+            (unsigned long long)done, (unsigned long long)nontrivial, found);
+    /* a generator that drifted into trivial filters would test nothing */
+    if (done >= 1000 && nontrivial * 4 < done) {
+        fprintf(stderr, "filter diff: too few discriminating cases\n");
+        found++;
+    }
+    return found;
+}
+
+static void test_differential(void **state)
+{
+    (void)state;
+    const char *secs = getenv("SEGD_DIFF_SECONDS");
+    int timed = secs && *secs;
+    uint64_t seed = env_u64("SEGD_DIFF_SEED", timed ? (uint64_t)time(NULL) * 1000 : 1);
+    uint64_t cases = env_u64("SEGD_DIFF_CASES", DIFF_DEFAULT_WORLDS * DIFF_FILTERS_PER_WORLD);
+    if (timed) fprintf(stderr, "filter diff: first seed %llu\n", (unsigned long long)seed);
+    assert_int_equal(run(seed, cases, timed, timed ? strtoull(secs, NULL, 10) : 0), 0);
+}
+
+/* The harness itself: a filter that the oracle and eval.c must both answer, on a
+ * known world, so that a broken generator (no people, everything refused) cannot pass
+ * silently. */
+static void test_harness_sees_people(void **state)
+{
+    (void)state;
+    int worlds_with_matches = 0;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        rng r = { seed };
+        engine *e = world_new(&r, 0);
+        oracle o = { .e = e };
+        o.words = filter_words(e) ? filter_words(e) : 1;
+        o.eval_bits = xcalloc(o.words, 8);
+        o.sql_bits = xcalloc(o.words, 8);
+        o.match_bits = xcalloc(o.words, 8);
+        assert_int_equal(sqlite3_open(":memory:", &o.db), SQLITE_OK);
+        assert_int_equal(filter_sql_load(o.db, e), 0);
+        filter_node *f = filter_node_new(FILTER_EVENT);
+        f->name = xstrdup("purchase");
+        f->op = FOP_GTE;
+        add_value(f, lit_num(1));
+        assert_int_equal(agree(&o, f), 1);
+        int any = 0;
+        for (size_t w = 0; w < o.words; w++) any |= o.sql_bits[w] != 0;
+        worlds_with_matches += any;
+        filter_free(f);
+        sqlite3_close(o.db);
+        free(o.match_bits);
+        free(o.sql_bits);
+        free(o.eval_bits);
+        engine_free(e);
+    }
+    assert_true(worlds_with_matches >= 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_harness_sees_people),
+        cmocka_unit_test(test_differential),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
