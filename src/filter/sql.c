@@ -16,10 +16,13 @@
  *   people_list(person, attr, item TEXT)
  *       one row per item of a list attribute (attr = the attribute index); primary key
  *       (attr, item, person), index (attr, segd_fold(item), person).
- *   "event:<type>"(row INTEGER PRIMARY KEY, person INTEGER, time INTEGER, "<property>"...)
- *       one table per event type, row = the engine's row; only live people's events;
- *       property columns typed as people's (a list property holds its item count).
- *       Indexes: (person, time) and (time, person).
+ *   "event:<type>"(row, person, time, "<property>"..., PRIMARY KEY (person, time, row))
+ *       WITHOUT ROWID: one table per event type, clustered by person so that the
+ *       per-person aggregates of event conditions read each person's events together
+ *       without lookups (measured on 100k people / 2M events: sum 2.5x faster than with a
+ *       rowid table and a (person, time) index); row = the engine's row; only live
+ *       people's events; property columns typed as people's (a list property holds its
+ *       item count). Index (time, person) for windows.
  *   event_list(type, row, prop, item TEXT): items of list properties, index
  *       (type, row, prop).
  *
@@ -380,7 +383,7 @@ static int load_events(sqlite3 *db, const engine *e, int type, sqlite3_stmt *ins
 
     sb_puts(&ddl, "CREATE TABLE ");
     sb_event_table(&ddl, e, type);
-    sb_puts(&ddl, "(row INTEGER PRIMARY KEY, person INTEGER NOT NULL, time INTEGER NOT NULL");
+    sb_puts(&ddl, "(row INTEGER NOT NULL, person INTEGER NOT NULL, time INTEGER NOT NULL");
     sb_puts(&q, "INSERT INTO ");
     sb_event_table(&q, e, type);
     sb_puts(&q, " VALUES(?, ?, ?");
@@ -390,7 +393,7 @@ static int load_events(sqlite3 *db, const engine *e, int type, sqlite3_stmt *ins
         sb_printf(&ddl, " %s", sql_type(engine_prop_type(e, type, pr)));
         sb_puts(&q, ", ?");
     }
-    sb_puts(&ddl, ");");
+    sb_puts(&ddl, ", PRIMARY KEY (person, time, row)) WITHOUT ROWID;");
     sb_puts(&q, ")");
     if (exec(db, ddl.s)) goto cleanup;
     if (sqlite3_prepare_v2(db, q.s, -1, &ins, NULL) != SQLITE_OK) goto cleanup;
@@ -413,9 +416,7 @@ static int load_events(sqlite3 *db, const engine *e, int type, sqlite3_stmt *ins
     }
 
     ddl.len = 0;
-    sb_printf(&ddl, "CREATE INDEX \"event:%d:person\" ON ", type);
-    sb_event_table(&ddl, e, type);
-    sb_printf(&ddl, "(person, time); CREATE INDEX \"event:%d:time\" ON ", type);
+    sb_printf(&ddl, "CREATE INDEX \"event:%d:time\" ON ", type);
     sb_event_table(&ddl, e, type);
     sb_puts(&ddl, "(time, person);");
     if (exec(db, ddl.s)) goto cleanup;
