@@ -219,6 +219,31 @@ static engine *world_new(rng *r, int big)
             }
         }
     }
+    /* overwrites and clears, which indexes over the columns must follow */
+    for (uint32_t i = 0; i < people; i++) {
+        if (!chance(r, 20)) continue;
+        int a = ATTR_EMAIL + (int)below(r, (uint32_t)(slots - ATTR_EMAIL));
+        const char *items[4];
+        segd_value v = { .type = SEGD_T_NONE };
+        if (chance(r, 70)) random_value(r, engine_attr_type(e, a), 0, &v, items);
+        assert_int_equal(engine_attr_set(e, i, a, &v), 0);
+    }
+    /* a list of ids rather than labels: thousands of distinct items, past what the
+     * engine's item index keeps (column.h), beside a few common ones that filters hit */
+    if (big && chance(r, 50)) {
+        int groups = engine_attr_find(e, "groups");
+        for (uint32_t i = 0; i < people; i++) {
+            char ids[5][32];
+            const char *items[6] = { PICK(r, strings) };
+            for (int k = 0; k < 5; k++) {
+                snprintf(ids[k], sizeof ids[k], k % 2 ? "ID-%u-%d" : "id-%u-%d", i, k);
+                items[k + 1] = ids[k];
+            }
+            /* the common item first or left out; 5 ids a person: > 4096 distinct */
+            segd_value v = { .type = SEGD_T_LIST, .items = items + below(r, 2), .n_items = 5 };
+            assert_int_equal(engine_attr_set(e, i, groups, &v), 0);
+        }
+    }
     /* an attribute dropped after use, then declared again with another type: filters
      * must read the new column only */
     if (chance(r, 30)) {
