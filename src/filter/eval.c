@@ -586,11 +586,12 @@ static int metric_of(filter_fn fn, const metric_arrays *m, person_id p, double *
     }
 }
 
-/* The comparison of counts with a number, branch-free over 64 people at a time (the
- * common "did it at least N times" / "never did"): fills out and returns 1, or returns
- * 0 for operators it does not handle (in, not_in). Counts are never missing. */
-static int count_compare(const cond *c, const uint32_t *count, const uint64_t *live, const uint64_t *cand,
-                         uint32_t n_people, uint64_t *out)
+/* The comparison of counts (or sums: count NULL, sums given) with a number,
+ * branch-free over 64 people at a time (the common "did it at least N times", "never
+ * did", "spent at least X"): fills out and returns 1, or returns 0 for operators it
+ * does not handle (in, not_in). Counts and sums are never missing. */
+static int count_compare(const cond *c, const uint32_t *count, const double *sums, const uint64_t *live,
+                         const uint64_t *cand, uint32_t n_people, uint64_t *out)
 {
     double a = c->a, b = c->b;
     int op;
@@ -613,14 +614,18 @@ static int count_compare(const cond *c, const uint32_t *count, const uint64_t *l
         }
         uint64_t m = 0;
         size_t base = w * 64, k = n_people - base < 64 ? n_people - base : 64;
-        const uint32_t *v = count + base;
+        double v[64];
+        if (count)
+            for (size_t i = 0; i < k; i++) v[i] = count[base + i];
+        else
+            for (size_t i = 0; i < k; i++) v[i] = sums[base + i];
         switch (op) {
-        case 0: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] == a) << i; break;
-        case 1: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] > a) << i; break;
-        case 2: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] >= a) << i; break;
-        case 3: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] < a) << i; break;
-        case 4: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] <= a) << i; break;
-        case 5: for (size_t i = 0; i < k; i++) m |= (uint64_t)((double)v[i] >= a && (double)v[i] <= b) << i; break;
+        case 0: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] == a) << i; break;
+        case 1: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] > a) << i; break;
+        case 2: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] >= a) << i; break;
+        case 3: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] < a) << i; break;
+        case 4: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] <= a) << i; break;
+        case 5: for (size_t i = 0; i < k; i++) m |= (uint64_t)(v[i] >= a && v[i] <= b) << i; break;
         default: m = ~(uint64_t)0; break;
         }
         if (c->negate) m = ~m;
@@ -726,6 +731,15 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
                 uint64_t bits = pg.present[w];
                 uint32_t r0 = pg.first_row + w * 64;
                 if (rowmask && r0 < rows) bits &= rowmask[r0 >> 6];
+                if (bits == ~(uint64_t)0 && n->fn == FFN_SUM && r0 + 64 <= rows) {
+                    /* the common case, a word of rows that all have the property: a
+                     * value present on an event means its person is live (erasure
+                     * clears an event's values), so no check but the sum itself */
+                    const double *v = nums + w * 64;
+                    const person_id *who = persons + r0;
+                    for (int i = 0; i < 64; i++) m.value[who[i]] += v[i];
+                    continue;
+                }
                 for (; bits; bits &= bits - 1) {
                     uint32_t i = (uint32_t)__builtin_ctzll(bits);
                     uint32_t r = r0 + i;
@@ -764,7 +778,8 @@ static int eval_event(space *people, const filter_node *n, uint64_t *out, const 
     cond_init(&c, n, n->type, env);
     const uint64_t *live = space_live(people);
     int datetime = n->type == SEGD_T_DATETIME;
-    if (n->fn == FFN_COUNT && count_compare(&c, m.count, live, cand, people->n, out)) goto compared;
+    if (n->fn == FFN_COUNT && count_compare(&c, m.count, NULL, live, cand, people->n, out)) goto compared;
+    if (n->fn == FFN_SUM && count_compare(&c, NULL, m.value, live, cand, people->n, out)) goto compared;
     for (size_t w = 0; w < people->words; w++) {
         uint64_t bits_out = 0;
         for (uint64_t bits = cand ? live[w] & cand[w] : live[w]; bits; bits &= bits - 1) {
