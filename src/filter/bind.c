@@ -186,21 +186,46 @@ static int check_op_and_values(binder *b, const filter_node *n, segd_type type, 
 
 static int bind_node(binder *b, filter_node *n, int event_type);
 
+/* The names an unknown name is compared with: attributes, event types, or the
+ * properties of one event type. */
+typedef enum { NAMES_ATTRIBUTES, NAMES_EVENTS, NAMES_PROPERTIES } name_kind;
+
+/* 422 for an unknown name (code, with the sentence `fmt` taking a and c), with the
+ * closest known names of that kind appended, at the path b->path + suffix. */
+static int unknown_name(binder *b, name_kind kind, int event_type, const char *name, const char *suffix,
+                        const char *code, const char *fmt, const char *a, const char *c)
+{
+    suggest s;
+    suggest_init(&s, name);
+    int n = kind == NAMES_ATTRIBUTES ? engine_attr_slots(b->e)
+          : kind == NAMES_EVENTS ? engine_event_type_count(b->e) : engine_prop_count(b->e, event_type);
+    for (int i = 0; i < n; i++)
+        suggest_offer(&s, kind == NAMES_ATTRIBUTES ? engine_attr_name(b->e, i)
+                        : kind == NAMES_EVENTS ? engine_event_type_name(b->e, i) : engine_prop_name(b->e, event_type, i));
+    char hint[300];
+    size_t old = path_push(b, suffix, 0);
+    int rc = bind_error(b, code, fmt, a, c);
+    suggest_text(&s, hint, sizeof hint);
+    size_t used = strlen(b->err->message);
+    snprintf(b->err->message + used, sizeof b->err->message - used, "%s", hint);
+    path_pop(b, old);
+    return rc;
+}
+
+static int unknown_property(binder *b, int event_type, const char *name, const char *suffix)
+{
+    return unknown_name(b, NAMES_PROPERTIES, event_type, name, suffix, "unknown_property",
+                        "Event \"%.100s\" has no property called \"%.100s\": check the spelling.",
+                        engine_event_type_name(b->e, event_type), name);
+}
+
 static int bind_attribute(binder *b, filter_node *n)
 {
     int attr = engine_attr_find(b->e, n->name);
-    if (attr < 0) {
-        suggest s;
-        suggest_init(&s, n->name);
-        for (int i = 0; i < engine_attr_slots(b->e); i++) suggest_offer(&s, engine_attr_name(b->e, i));
-        char hint[300];
-        size_t old = path_push(b, ".attribute", 0);
-        int rc = bind_error(b, "unknown_attribute",
+    if (attr < 0)
+        return unknown_name(b, NAMES_ATTRIBUTES, -1, n->name, ".attribute", "unknown_attribute",
                             "No attribute is called \"%.100s\": check the spelling, or declare it with "
-                            "POST /api/attributes.%s", n->name, suggest_text(&s, hint, sizeof hint));
-        path_pop(b, old);
-        return rc;
-    }
+                            "POST /api/attributes.%s", n->name, "");
     n->index = attr;
     n->type = engine_attr_type(b->e, attr);
     char what[160];
@@ -211,23 +236,7 @@ static int bind_attribute(binder *b, filter_node *n)
 static int bind_property(binder *b, filter_node *n, int event_type)
 {
     int prop = engine_prop_find(b->e, event_type, n->name);
-    if (prop < 0) {
-        suggest s;
-        suggest_init(&s, n->name);
-        for (int i = 0; i < engine_prop_count(b->e, event_type); i++)
-            suggest_offer(&s, engine_prop_name(b->e, event_type, i));
-        char hint[300];
-        size_t old = path_push(b, ".property", 0);
-        int rc = bind_error(b, "unknown_property",
-                            "Event \"%.100s\" has no property called \"%.100s\": check the spelling.",
-                            engine_event_type_name(b->e, event_type), n->name);
-        /* append the suggestions to the message */
-        suggest_text(&s, hint, sizeof hint);
-        size_t used = strlen(b->err->message);
-        snprintf(b->err->message + used, sizeof b->err->message - used, "%s", hint);
-        path_pop(b, old);
-        return rc;
-    }
+    if (prop < 0) return unknown_property(b, event_type, n->name, ".property");
     n->index = prop;
     n->type = engine_prop_type(b->e, event_type, prop);
     char what[160];
@@ -238,37 +247,16 @@ static int bind_property(binder *b, filter_node *n, int event_type)
 static int bind_event(binder *b, filter_node *n)
 {
     int type = engine_event_type_find(b->e, n->name);
-    if (type < 0) {
-        suggest s;
-        suggest_init(&s, n->name);
-        for (int i = 0; i < engine_event_type_count(b->e); i++) suggest_offer(&s, engine_event_type_name(b->e, i));
-        char hint[300];
-        size_t old = path_push(b, ".event", 0);
-        int rc = bind_error(b, "unknown_event",
+    if (type < 0)
+        return unknown_name(b, NAMES_EVENTS, -1, n->name, ".event", "unknown_event",
                             "No event is called \"%.100s\": check the spelling, or declare it with "
-                            "POST /api/event-types.%s", n->name, suggest_text(&s, hint, sizeof hint));
-        path_pop(b, old);
-        return rc;
-    }
+                            "POST /api/event-types.%s", n->name, "");
     n->index = type;
     n->metric_prop = -1;
     if (n->metric_property) {
         int prop = engine_prop_find(b->e, type, n->metric_property);
+        if (prop < 0) return unknown_property(b, type, n->metric_property, ".metric.property");
         size_t old = path_push(b, ".metric.property", 0);
-        if (prop < 0) {
-            suggest s;
-            suggest_init(&s, n->metric_property);
-            for (int i = 0; i < engine_prop_count(b->e, type); i++) suggest_offer(&s, engine_prop_name(b->e, type, i));
-            char hint[300];
-            int rc = bind_error(b, "unknown_property",
-                                "Event \"%.100s\" has no property called \"%.100s\": check the spelling.",
-                                n->name, n->metric_property);
-            suggest_text(&s, hint, sizeof hint);
-            size_t used = strlen(b->err->message);
-            snprintf(b->err->message + used, sizeof b->err->message - used, "%s", hint);
-            path_pop(b, old);
-            return rc;
-        }
         segd_type ptype = engine_prop_type(b->e, type, prop);
         int numeric = n->fn == FFN_SUM || n->fn == FFN_AVG || n->fn == FFN_MIN || n->fn == FFN_MAX;
         if (numeric && ptype != SEGD_T_NUMBER) {
