@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 #include "../base/alloc.h"
+#include "../base/base32.h"
 #include "../base/timefmt.h"
 
 #include <stdio.h>
@@ -531,28 +532,18 @@ int ingest_key_kind_parse(const char *s)
     return -1;
 }
 
-static const char BASE32[] = "0123456789abcdefghjkmnpqrstvwxyz";
-
 char *ingest_public_id_format(uint64_t public_id, char *buf)
 {
     buf[0] = 'p';
     buf[1] = '_';
-    for (int i = 0; i < 13; i++) buf[2 + i] = BASE32[(public_id >> (60 - 5 * i)) & 31];
-    buf[15] = 0;
+    base32_format(public_id, 13, buf + 2);
     return buf;
 }
 
 static int parse_public_id(const char *s, uint64_t *out)
 {
-    if (strncmp(s, "p_", 2) != 0 || strlen(s) != 15) return -1;
-    uint64_t v = 0;
-    for (int i = 0; i < 13; i++) {
-        const char *p = strchr(BASE32, s[2 + i]);
-        if (!p || !s[2 + i]) return -1;
-        v = v << 5 | (uint64_t)(p - BASE32);
-    }
-    *out = v;
-    return 0;
+    if (strncmp(s, "p_", 2) != 0) return -1;
+    return base32_parse(s + 2, 13, out);
 }
 
 person_id ingest_find_person(const engine *e, ingest_key_kind by, const char *key)

@@ -1,0 +1,717 @@
+/* segments.c - the set of segments, their members and the dependency order
+ * (segments.h).
+ *
+ * Slots are stable while a segment lives (a deleted slot is reused); ids are random.
+ * A definition change rebuilds the evaluation order (dependencies first, a cycle
+ * refused) and each segment's list of what it reads. A write re-checks, in that order,
+ * the segments that read a changed attribute or event type, or a segment whose
+ * membership of this person has just flipped. Members are CRoaring bitmaps: compact
+ * for small segments and fast to test, add and remove one person.
+ */
+#include "segments.h"
+#include "../base/alloc.h"
+#include "../base/base32.h"
+
+#include <roaring/roaring.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct segment {
+    int live;
+    char id[SEGMENT_ID_LEN + 1];
+    char *name;
+    char *description;
+    char *created_by;
+    char **hidden_from;
+    size_t n_hidden_from;
+    char **default_for;
+    size_t n_default_for;
+    filter_node *filter;           /* bound */
+    int64_t created_at, updated_at, refresh_ms, cached_at;
+    roaring_bitmap_t *members;
+    roaring_bitmap_t *snapshot;
+    /* what the filter reads (sorted, unique) */
+    int *attrs;
+    size_t n_attrs;
+    int *types;
+    size_t n_types;
+    int *segs;                     /* slots named by in / not_in (membership flips matter) */
+    size_t n_segs;
+    int *all_segs;                 /* slots named at all (in_cached too): for cycles and deletion */
+    size_t n_all_segs;
+} segment;
+
+struct segments {
+    segment *v;
+    int n;
+    size_t cap;
+    int *order;                    /* live slots, every segment after those it reads */
+    int n_order;
+};
+
+void seg_transitions_release(seg_transitions *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+static void push_transition(seg_transitions *t, int slot, person_id p, seg_direction dir, seg_cause cause, int64_t at)
+{
+    t->v = xgrow(t->v, sizeof *t->v, &t->cap, t->n + 1, 64);
+    t->v[t->n++] = (seg_transition){ slot, p, dir, cause, at };
+}
+
+segments *segments_new(void)
+{
+    return xcalloc(1, sizeof(segments));
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Frees a slot's definition (not its members). */
+static void definition_release(segment *g)
+{
+    free(g->name);
+    free(g->description);
+    free(g->created_by);
+    free_list(g->hidden_from, g->n_hidden_from);
+    free_list(g->default_for, g->n_default_for);
+    filter_free(g->filter);
+    free(g->attrs);
+    free(g->types);
+    free(g->segs);
+    free(g->all_segs);
+    g->name = g->description = g->created_by = NULL;
+    g->hidden_from = g->default_for = NULL;
+    g->n_hidden_from = g->n_default_for = 0;
+    g->filter = NULL;
+    g->attrs = g->types = g->segs = g->all_segs = NULL;
+    g->n_attrs = g->n_types = g->n_segs = g->n_all_segs = 0;
+}
+
+static void slot_release(segment *g)
+{
+    definition_release(g);
+    if (g->members) roaring_bitmap_free(g->members);
+    if (g->snapshot) roaring_bitmap_free(g->snapshot);
+    memset(g, 0, sizeof *g);
+}
+
+void segments_free(segments *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) slot_release(&s->v[i]);
+    free(s->v);
+    free(s->order);
+    free(s);
+}
+
+int segments_slots(const segments *s)
+{
+    return s->n;
+}
+
+int segments_find(const segments *s, const char *id)
+{
+    if (!id) return -1;
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].live && strcmp(s->v[i].id, id) == 0) return i;
+    return -1;
+}
+
+int segments_view(const segments *s, int slot, segment_view *out)
+{
+    memset(out, 0, sizeof *out);
+    if (slot < 0 || slot >= s->n || !s->v[slot].live) return 0;
+    const segment *g = &s->v[slot];
+    out->id = g->id;
+    out->name = g->name;
+    out->description = g->description;
+    out->filter = g->filter;
+    out->hidden_from = (const char *const *)g->hidden_from;
+    out->n_hidden_from = g->n_hidden_from;
+    out->default_for = (const char *const *)g->default_for;
+    out->n_default_for = g->n_default_for;
+    out->created_by = g->created_by;
+    out->created_at = g->created_at;
+    out->updated_at = g->updated_at;
+    out->refresh_ms = g->refresh_ms;
+    out->size = roaring_bitmap_get_cardinality(g->members);
+    out->cached_size = g->snapshot ? roaring_bitmap_get_cardinality(g->snapshot) : 0;
+    out->cached_at = g->cached_at;
+    return 1;
+}
+
+/* ---- membership and the resolver ---- */
+
+int segments_is_member(const segments *s, int slot, person_id p, int cached)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live) return 0;
+    const roaring_bitmap_t *r = cached ? s->v[slot].snapshot : s->v[slot].members;
+    return r && roaring_bitmap_contains(r, p);
+}
+
+static bool or_into(uint32_t v, void *words)
+{
+    ((uint64_t *)words)[v >> 6] |= (uint64_t)1 << (v & 63);
+    return true;
+}
+
+void segments_members(const segments *s, int slot, int cached, uint64_t *words)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live) return;
+    const roaring_bitmap_t *r = cached ? s->v[slot].snapshot : s->v[slot].members;
+    if (r) roaring_iterate(r, or_into, words);
+}
+
+static int resolver_check(void *ctx, const char *id)
+{
+    return segments_find(ctx, id) >= 0 ? 0 : SEGD_ENOTFOUND;
+}
+
+static int resolver_members(void *ctx, const char *id, int cached, uint64_t *out, uint32_t limit)
+{
+    (void)limit;
+    int slot = segments_find(ctx, id);
+    if (slot < 0) return SEGD_ENOTFOUND;
+    segments_members(ctx, slot, cached, out);
+    return 0;
+}
+
+static int resolver_is_member(void *ctx, const char *id, int cached, person_id p)
+{
+    int slot = segments_find(ctx, id);
+    if (slot < 0) return SEGD_ENOTFOUND;
+    return segments_is_member(ctx, slot, p, cached);
+}
+
+filter_resolver segments_resolver(segments *s)
+{
+    return (filter_resolver){ s, resolver_check, resolver_members, resolver_is_member };
+}
+
+/* ---- what a filter reads ---- */
+
+static void add_unique(int **v, size_t *n, int x)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i] == x) return;
+    *v = xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = x;
+}
+
+static void collect_reads(const segments *s, const filter_node *n, segment *g)
+{
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT:
+        for (uint32_t i = 0; i < n->n_children; i++) collect_reads(s, n->children[i], g);
+        return;
+    case FILTER_ATTRIBUTE:
+        add_unique(&g->attrs, &g->n_attrs, n->index);
+        return;
+    case FILTER_BUCKET:
+        add_unique(&g->attrs, &g->n_attrs, ATTR_USER_ID);
+        return;
+    case FILTER_EVENT:
+        add_unique(&g->types, &g->n_types, n->index);
+        return;
+    case FILTER_SEGMENT: {
+        int slot = segments_find(s, n->name);
+        if (slot < 0) return;   /* bind refused it already */
+        add_unique(&g->all_segs, &g->n_all_segs, slot);
+        if (n->op != FOP_IN_CACHED) add_unique(&g->segs, &g->n_segs, slot);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+/* ---- order ---- */
+
+/* Depth-first topological order from slot; state 0 new, 1 on the path, 2 done.
+ * Returns -1 and the slot that closes a cycle in *cycle_at. */
+static int visit(const segments *s, int slot, uint8_t *state, int *order, int *n_order, int *cycle_at)
+{
+    if (state[slot] == 2) return 0;
+    if (state[slot] == 1) {
+        *cycle_at = slot;
+        return -1;
+    }
+    state[slot] = 1;
+    const segment *g = &s->v[slot];
+    for (size_t i = 0; i < g->n_all_segs; i++)
+        if (visit(s, g->all_segs[i], state, order, n_order, cycle_at)) return -1;
+    state[slot] = 2;
+    order[(*n_order)++] = slot;
+    return 0;
+}
+
+/* Rebuilds s->order; returns 0, or -1 with *cycle_at a slot on a cycle (order kept). */
+static int rebuild_order(segments *s, int *cycle_at)
+{
+    uint8_t *state = xcalloc((size_t)s->n + 1, 1);
+    int *order = xmalloc(((size_t)s->n + 1) * sizeof *order);
+    int n = 0, rc = 0;
+    for (int i = 0; i < s->n && rc == 0; i++)
+        if (s->v[i].live) rc = visit(s, i, state, order, &n, cycle_at);
+    free(state);
+    if (rc) {
+        free(order);
+        return -1;
+    }
+    free(s->order);
+    s->order = order;
+    s->n_order = n;
+    return 0;
+}
+
+/* ---- definitions ---- */
+
+static int name_length(const char *name)
+{
+    /* characters, not bytes: count UTF-8 lead bytes */
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if ((*p & 0xC0) != 0x80) n++;
+    return n;
+}
+
+static int check_name(const segments *s, const char *name, int self, segd_error *err)
+{
+    if (!name || name_length(name) < 1 || name_length(name) > SEGMENT_NAME_MAX) {
+        snprintf(err->field, sizeof err->field, "name");
+        return segd_error_set(err, 422, "invalid_name", "a segment's name is 1 to %d characters", SEGMENT_NAME_MAX);
+    }
+    for (int i = 0; i < s->n; i++)
+        if (i != self && s->v[i].live && strcmp(s->v[i].name, name) == 0) {
+            snprintf(err->field, sizeof err->field, "name");
+            return segd_error_set(err, 409, "name_taken", "another segment is called \"%.100s\"; choose another name", name);
+        }
+    return 0;
+}
+
+static char **copy_list(const char *const *v, size_t n)
+{
+    if (!n) return NULL;
+    char **out = xmalloc(n * sizeof *out);
+    for (size_t i = 0; i < n; i++) out[i] = xstrdup(v[i]);
+    return out;
+}
+
+/* Fills g's definition from in (the filter already bound: taken over). */
+static void definition_set(segment *g, const segment_input *in, filter_node *bound, int64_t now)
+{
+    g->name = xstrdup(in->name);
+    g->description = xstrdup(in->description ? in->description : "");
+    g->hidden_from = copy_list(in->hidden_from, in->n_hidden_from);
+    g->n_hidden_from = in->n_hidden_from;
+    g->default_for = copy_list(in->default_for, in->n_default_for);
+    g->n_default_for = in->n_default_for;
+    g->filter = bound;
+    g->refresh_ms = in->refresh_ms > 0 ? in->refresh_ms : SEGMENT_DEFAULT_REFRESH_MS;
+    g->updated_at = now;
+}
+
+/* A copy of the input's filter bound against the engine and this set, or NULL with err. */
+static filter_node *bind_copy(segments *s, const engine *e, const segment_input *in, segd_error *err)
+{
+    if (!in->filter) {
+        snprintf(err->field, sizeof err->field, "filter");
+        segd_error_set(err, 422, "invalid_filter", "a segment needs a filter");
+        return NULL;
+    }
+    filter_node *f = filter_clone(in->filter);
+    filter_resolver r = segments_resolver(s);
+    if (filter_bind(f, e, &r, err) != 0) {
+        filter_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The new members of slot by a full evaluation, as a bitmap. */
+static roaring_bitmap_t *evaluate_all(segments *s, const engine *e, int slot, int64_t now)
+{
+    filter_resolver r = segments_resolver(s);
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    size_t words = filter_words(e);
+    uint64_t *bits = xcalloc(words ? words : 1, sizeof *bits);
+    roaring_bitmap_t *m = roaring_bitmap_create();
+    if (!m) abort();
+    if (filter_eval(s->v[slot].filter, &env, bits) == 0) {
+        for (size_t w = 0; w < words; w++)
+            for (uint64_t b = bits[w]; b; b &= b - 1) roaring_bitmap_add(m, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b)));
+    }
+    free(bits);
+    roaring_bitmap_run_optimize(m);
+    return m;
+}
+
+typedef struct diff_ctx {
+    seg_transitions *out;
+    int slot;
+    seg_direction dir;
+    seg_cause cause;
+    int64_t at;
+} diff_ctx;
+
+static bool push_each(uint32_t p, void *ctx)
+{
+    diff_ctx *d = ctx;
+    push_transition(d->out, d->slot, p, d->dir, d->cause, d->at);
+    return true;
+}
+
+/* Replaces slot's members by m, appending the differences to out (when out). */
+static void replace_members(segments *s, int slot, roaring_bitmap_t *m, seg_cause cause, int64_t now, seg_transitions *out)
+{
+    segment *g = &s->v[slot];
+    if (out) {
+        roaring_bitmap_t *entered = roaring_bitmap_andnot(m, g->members);
+        roaring_bitmap_t *exited = roaring_bitmap_andnot(g->members, m);
+        diff_ctx in = { out, slot, SEG_ENTERED, cause, now }, gone = { out, slot, SEG_EXITED, cause, now };
+        roaring_iterate(exited, push_each, &gone);
+        roaring_iterate(entered, push_each, &in);
+        roaring_bitmap_free(entered);
+        roaring_bitmap_free(exited);
+    }
+    roaring_bitmap_free(g->members);
+    g->members = m;
+}
+
+static void new_id(const segments *s, char *id)
+{
+    do {
+        uint64_t r;
+        randombytes_buf(&r, sizeof r);
+        memcpy(id, "seg_", 4);
+        base32_format(r, 12, id + 4);
+    } while (segments_find(s, id) >= 0);
+}
+
+int segments_create(segments *s, const engine *e, const segment_input *in, int64_t now, int backfill,
+                    char *id_out, seg_transitions *out, segd_error *err)
+{
+    int rc = check_name(s, in->name, -1, err);
+    if (rc) return rc;
+    filter_node *bound = bind_copy(s, e, in, err);
+    if (!bound) return err->status ? segd_status_rc(err->status) : SEGD_EINVAL;
+    int slot = -1;
+    for (int i = 0; i < s->n && slot < 0; i++)
+        if (!s->v[i].live) slot = i;
+    if (slot < 0) {
+        s->v = xgrow(s->v, sizeof *s->v, &s->cap, (size_t)s->n + 1, 16);
+        slot = s->n++;
+        memset(&s->v[slot], 0, sizeof s->v[slot]);
+    }
+    segment *g = &s->v[slot];
+    new_id(s, g->id);
+    definition_set(g, in, bound, now);
+    g->created_by = xstrdup(in->created_by ? in->created_by : "");
+    g->created_at = now;
+    g->members = roaring_bitmap_create();
+    if (!g->members) abort();
+    g->live = 1;
+    collect_reads(s, g->filter, g);
+    int cycle_at;
+    if (rebuild_order(s, &cycle_at) != 0) {   /* a new segment cannot be named yet: unreachable */
+        slot_release(g);
+        return segd_error_set(err, 422, "segment_cycle", "the filter would make segments name each other in a cycle");
+    }
+    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
+    strcpy(id_out, g->id);
+    return slot;
+}
+
+/* 1 if slot `from` names `to`, directly or through other segments. */
+static int reaches(const segments *s, int from, int to, uint8_t *seen)
+{
+    if (from == to) return 1;
+    if (seen[from]) return 0;
+    seen[from] = 1;
+    for (size_t i = 0; i < s->v[from].n_all_segs; i++)
+        if (reaches(s, s->v[from].all_segs[i], to, seen)) return 1;
+    return 0;
+}
+
+/* What a slot reads, saved while a new definition is tried. */
+typedef struct reads {
+    filter_node *filter;
+    int *attrs, *types, *segs, *all_segs;
+    size_t n_attrs, n_types, n_segs, n_all_segs;
+} reads;
+
+static reads reads_take(segment *g)
+{
+    reads r = { g->filter, g->attrs, g->types, g->segs, g->all_segs, g->n_attrs, g->n_types, g->n_segs, g->n_all_segs };
+    g->filter = NULL;
+    g->attrs = g->types = g->segs = g->all_segs = NULL;
+    g->n_attrs = g->n_types = g->n_segs = g->n_all_segs = 0;
+    return r;
+}
+
+static void reads_put(segment *g, reads r)
+{
+    g->filter = r.filter;
+    g->attrs = r.attrs;
+    g->types = r.types;
+    g->segs = r.segs;
+    g->all_segs = r.all_segs;
+    g->n_attrs = r.n_attrs;
+    g->n_types = r.n_types;
+    g->n_segs = r.n_segs;
+    g->n_all_segs = r.n_all_segs;
+}
+
+static void reads_free(reads r)
+{
+    filter_free(r.filter);
+    free(r.attrs);
+    free(r.types);
+    free(r.segs);
+    free(r.all_segs);
+}
+
+int segments_update(segments *s, const engine *e, const char *id, const segment_input *in, int64_t now,
+                    int backfill, seg_transitions *out, segd_error *err)
+{
+    int slot = segments_find(s, id);
+    if (slot < 0) return segd_error_set(err, 404, "segment_not_found", "no segment has the id \"%.60s\"", id ? id : "");
+    int rc = check_name(s, in->name, slot, err);
+    if (rc) return rc;
+    filter_node *bound = bind_copy(s, e, in, err);
+    if (!bound) return err->status ? segd_status_rc(err->status) : SEGD_EINVAL;
+    segment *g = &s->v[slot];
+    reads old = reads_take(g);
+    g->filter = bound;
+    collect_reads(s, g->filter, g);
+    int cycle_at;
+    if (rebuild_order(s, &cycle_at) != 0) {
+        /* name the segment this filter names that leads back here */
+        for (size_t i = 0; i < g->n_all_segs; i++) {
+            uint8_t *seen = xcalloc((size_t)s->n, 1);
+            int back = reaches(s, g->all_segs[i], slot, seen);
+            free(seen);
+            if (back) {
+                cycle_at = g->all_segs[i];
+                break;
+            }
+        }
+        reads_free(reads_take(g));
+        reads_put(g, old);
+        snprintf(err->field, sizeof err->field, "filter");
+        return segd_error_set(err, 422, "segment_cycle",
+                              "the filter names segment \"%.100s\", which already depends on this one: segments cannot name each other in a cycle",
+                              s->v[cycle_at].name);
+    }
+    reads_free(old);
+    reads now_reads = reads_take(g);
+    char *created_by = g->created_by;
+    g->created_by = NULL;
+    definition_release(g);           /* name, description, lists */
+    reads_put(g, now_reads);
+    g->created_by = created_by;
+    definition_set(g, in, g->filter, now);
+    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
+    return slot;
+}
+
+int segments_delete(segments *s, const char *id, segd_error *err)
+{
+    int slot = segments_find(s, id);
+    if (slot < 0) return segd_error_set(err, 404, "segment_not_found", "no segment has the id \"%.60s\"", id ? id : "");
+    int users = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->v[i].live || i == slot) continue;
+        for (size_t k = 0; k < s->v[i].n_all_segs; k++)
+            if (s->v[i].all_segs[k] == slot) {
+                users++;
+                break;
+            }
+    }
+    if (users)
+        return segd_error_set(err, 409, "segment_in_use",
+                              "%d other segment%s use%s this one in their filter; change or delete %s first", users,
+                              users == 1 ? "" : "s", users == 1 ? "s" : "", users == 1 ? "it" : "them");
+    slot_release(&s->v[slot]);
+    int cycle_at;
+    rebuild_order(s, &cycle_at);   /* removing a node cannot make a cycle */
+    return 0;
+}
+
+/* 1 if a sorted-or-not small array holds x. */
+static int holds(const int *v, size_t n, int x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x) return 1;
+    return 0;
+}
+
+/* Does a change of `what` (plus the slots flipped so far for this person) reach g? */
+static int affected(const segment *g, const seg_change *what, const uint8_t *flipped)
+{
+    if (what->all) return 1;
+    for (size_t i = 0; i < what->n_attrs; i++)
+        if (holds(g->attrs, g->n_attrs, what->attrs[i])) return 1;
+    for (size_t i = 0; i < what->n_types; i++)
+        if (holds(g->types, g->n_types, what->types[i])) return 1;
+    for (size_t i = 0; i < g->n_segs; i++)
+        if (flipped[g->segs[i]]) return 1;
+    return 0;
+}
+
+void segments_person_changed(segments *s, const engine *e, person_id p, const seg_change *what, int64_t now,
+                             seg_cause cause, seg_transitions *out)
+{
+    if (s->n_order == 0) return;
+    uint8_t small[256];
+    uint8_t *flipped = s->n <= 256 ? small : xmalloc((size_t)s->n);
+    memset(flipped, 0, (size_t)s->n);
+    int exists = engine_person_exists(e, p);
+    filter_resolver r = segments_resolver(s);
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    for (int k = 0; k < s->n_order; k++) {
+        int slot = s->order[k];
+        segment *g = &s->v[slot];
+        int was = roaring_bitmap_contains(g->members, p);
+        int is;
+        if (!exists) is = 0;
+        else if (!affected(g, what, flipped)) continue;
+        else is = filter_match(g->filter, &env, p) == 1;
+        if (is == was) continue;
+        if (is) roaring_bitmap_add(g->members, p);
+        else roaring_bitmap_remove(g->members, p);
+        flipped[slot] = 1;
+        push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, exists ? cause : SEG_CAUSE_ERASURE, now);
+    }
+    if (flipped != small) free(flipped);
+}
+
+void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause cause, seg_transitions *out)
+{
+    for (int k = 0; k < s->n_order; k++) {
+        int slot = s->order[k];
+        replace_members(s, slot, evaluate_all(s, e, slot, now), cause, now, out);
+    }
+}
+
+void segments_snapshot(segments *s, int slot, int64_t now)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live) return;
+    segment *g = &s->v[slot];
+    if (g->snapshot) roaring_bitmap_free(g->snapshot);
+    g->snapshot = roaring_bitmap_copy(g->members);
+    if (!g->snapshot) abort();
+    g->cached_at = now;
+}
+
+int segments_rebind(segments *s, const engine *e, segd_error *err)
+{
+    filter_resolver r = segments_resolver(s);
+    for (int i = 0; i < s->n; i++) {
+        segment *g = &s->v[i];
+        if (!g->live) continue;
+        if (filter_bind(g->filter, e, &r, err) != 0) {
+            char why[sizeof err->message];
+            snprintf(why, sizeof why, "%s", err->message);
+            return segd_error_set(err, 409, "used_by_segment", "segment \"%.100s\" would no longer work: %s", g->name, why);
+        }
+        reads old = reads_take(g);
+        g->filter = old.filter;
+        old.filter = NULL;
+        collect_reads(s, g->filter, g);
+        reads_free(old);
+    }
+    return 0;
+}
+
+int segments_use_attribute(const segments *s, int attr, int *slot)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].live && holds(s->v[i].attrs, s->v[i].n_attrs, attr)) {
+            *slot = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- invariants ---- */
+
+static bool member_live(uint32_t p, void *ctx)
+{
+    const engine *e = ctx;
+    return engine_person_exists(e, p) != 0;
+}
+
+int segments_check(const segments *s, const engine *e)
+{
+    int live = 0;
+    uint8_t *placed = xcalloc((size_t)s->n + 1, 1);
+    int rc = -1;
+    for (int k = 0; k < s->n_order; k++) {
+        int slot = s->order[k];
+        if (slot < 0 || slot >= s->n || !s->v[slot].live || placed[slot]) {
+            fprintf(stderr, "segments_check: order entry %d (slot %d) is bad or repeated\n", k, slot);
+            goto done;
+        }
+        for (size_t i = 0; i < s->v[slot].n_all_segs; i++)
+            if (!placed[s->v[slot].all_segs[i]]) {
+                fprintf(stderr, "segments_check: slot %d comes before slot %d it reads\n", slot, s->v[slot].all_segs[i]);
+                goto done;
+            }
+        placed[slot] = 1;
+    }
+    for (int i = 0; i < s->n; i++) {
+        const segment *g = &s->v[i];
+        if (!g->live) continue;
+        live++;
+        uint64_t v;
+        if (strncmp(g->id, "seg_", 4) != 0 || base32_parse(g->id + 4, 12, &v) != 0 || !placed[i]) {
+            fprintf(stderr, "segments_check: slot %d: bad id \"%s\" or not in the order\n", i, g->id);
+            goto done;
+        }
+        for (int j = 0; j < i; j++)
+            if (s->v[j].live && (strcmp(s->v[j].id, g->id) == 0 || strcmp(s->v[j].name, g->name) == 0)) {
+                fprintf(stderr, "segments_check: slots %d and %d share an id or a name\n", j, i);
+                goto done;
+            }
+        if (!g->filter || filter_check(g->filter) != 0) {
+            fprintf(stderr, "segments_check: slot %d: bad filter\n", i);
+            goto done;
+        }
+        segment again = { 0 };
+        collect_reads(s, g->filter, &again);
+        int same = again.n_attrs == g->n_attrs && again.n_types == g->n_types && again.n_segs == g->n_segs &&
+                   again.n_all_segs == g->n_all_segs;
+        for (size_t k = 0; same && k < again.n_attrs; k++) same = holds(g->attrs, g->n_attrs, again.attrs[k]);
+        for (size_t k = 0; same && k < again.n_types; k++) same = holds(g->types, g->n_types, again.types[k]);
+        for (size_t k = 0; same && k < again.n_all_segs; k++) same = holds(g->all_segs, g->n_all_segs, again.all_segs[k]);
+        free(again.attrs);
+        free(again.types);
+        free(again.segs);
+        free(again.all_segs);
+        if (!same) {
+            fprintf(stderr, "segments_check: slot %d: the dependency lists differ from the filter\n", i);
+            goto done;
+        }
+        if (!roaring_iterate(g->members, member_live, (void *)e)) {
+            fprintf(stderr, "segments_check: slot %d: a member is not a live person\n", i);
+            goto done;
+        }
+    }
+    if (live != s->n_order) {
+        fprintf(stderr, "segments_check: %d live segments, %d in the order\n", live, s->n_order);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(placed);
+    return rc;
+}
