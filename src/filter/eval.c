@@ -1203,3 +1203,112 @@ cJSON *filter_explain(const filter_node *n, const filter_env *env, person_id id,
 {
     return explain_node(env, n, id, result);
 }
+
+/* ---- time ---- */
+
+static int op_relative(filter_op op)
+{
+    return op == FOP_MORE_THAN_AGO || op == FOP_LESS_THAN_AGO;
+}
+
+int filter_time_relative(const filter_node *n)
+{
+    if (!n) return 0;
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT:
+        for (uint32_t i = 0; i < n->n_children; i++)
+            if (filter_time_relative(n->children[i])) return 1;
+        return 0;
+    case FILTER_ATTRIBUTE: case FILTER_PROPERTY:
+        return op_relative(n->op);
+    case FILTER_EVENT:
+        return n->window == FWIN_WITHIN || op_relative(n->op) || filter_time_relative(n->where);
+    default:
+        return 0;
+    }
+}
+
+/* The moment a value t passes the relative condition's boundary: t + d + 1 ms, or
+ * INT64_MAX when that is not after now. */
+static int64_t relative_moment(int64_t t, int64_t d, int64_t now)
+{
+    if (t > INT64_MAX - d - 1) return INT64_MAX;
+    int64_t m = t + d + 1;
+    return m > now ? m : INT64_MAX;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The earliest moment a relative property condition inside where flips for one row. */
+static int64_t row_next_change(const filter_env *env, const filter_node *n, int type, uint32_t row)
+{
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT: {
+        int64_t m = INT64_MAX;
+        for (uint32_t i = 0; i < n->n_children; i++) m = min64(m, row_next_change(env, n->children[i], type, row));
+        return m;
+    }
+    case FILTER_PROPERTY: {
+        if (!op_relative(n->op)) return INT64_MAX;
+        segd_cell v;
+        if (!engine_event_prop_get(env->e, type, row, n->index, &v) || v.type != SEGD_T_DATETIME) return INT64_MAX;
+        return relative_moment(v.time_ms, n->duration_ms, env->now_ms);
+    }
+    default:
+        return INT64_MAX;
+    }
+}
+
+static int64_t event_next_change(const filter_env *env, const filter_node *n, person_id id)
+{
+    if (!filter_time_relative(n)) return INT64_MAX;
+    const engine *e = env->e;
+    int type = n->index;
+    const uint32_t *prevs = engine_event_prevs(e, type);
+    const int64_t *times = engine_event_times(e, type);
+    int64_t now = env->now_ms, m = INT64_MAX;
+    int where_relative = filter_time_relative(n->where);
+    for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
+        int64_t t = times[row];
+        if (where_relative) m = min64(m, row_next_change(env, n->where, type, row));
+        if (n->window != FWIN_WITHIN) continue;
+        if (n->where && !match_row(env, n->where, type, row)) continue;
+        if (t > now) m = min64(m, t);   /* a future-dated event enters the window then */
+        m = min64(m, relative_moment(t, n->within_ms, now));
+    }
+    if (op_relative(n->op)) {
+        /* first_at / last_at: until the window's contents change, the metric stays */
+        acc a;
+        uint32_t distinct, events;
+        event_metric(env, n, id, &a, &distinct, &events);
+        double v;
+        int64_t t;
+        if (metric_value(n->fn, &a, distinct, &v, &t)) m = min64(m, relative_moment(t, n->duration_ms, now));
+    }
+    return m;
+}
+
+int64_t filter_next_change(const filter_node *n, const filter_env *env, person_id id)
+{
+    if (!engine_person_exists(env->e, id)) return INT64_MAX;
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT: {
+        int64_t m = INT64_MAX;
+        for (uint32_t i = 0; i < n->n_children; i++) m = min64(m, filter_next_change(n->children[i], env, id));
+        return m;
+    }
+    case FILTER_ATTRIBUTE: {
+        if (!op_relative(n->op)) return INT64_MAX;
+        segd_cell v;
+        if (!engine_attr_get(env->e, id, n->index, &v) || v.type != SEGD_T_DATETIME) return INT64_MAX;
+        return relative_moment(v.time_ms, n->duration_ms, env->now_ms);
+    }
+    case FILTER_EVENT:
+        return event_next_change(env, n, id);
+    default:
+        return INT64_MAX;
+    }
+}

@@ -308,6 +308,21 @@ int filter_eval(const filter_node *n, const filter_env *env, uint64_t *out);
  * for a person who does not exist) or a negative resolver code. */
 int filter_match(const filter_node *n, const filter_env *env, person_id id);
 
+/* ---- time (eval.c): when answers change with no new data ---- */
+
+/* 1 if the answer of tree n can change with time alone: it holds more_than_ago or
+ * less_than_ago (on an attribute, a property inside where, or a first_at / last_at
+ * metric) or an event condition with a "within" window. Absolute dates never move. */
+int filter_time_relative(const filter_node *n);
+
+/* The earliest moment after env->now_ms at which the answer of the bound tree n for
+ * person id may change with no new data, or INT64_MAX when it cannot. At every moment
+ * before it the answer is what it is now: a relative condition on a value t flips at
+ * t + duration + 1 ms; an event enters a "within" window at its time and leaves it at
+ * time + window + 1 ms. For groups, the earliest of their conditions' moments (the
+ * group may not flip then: evaluate again and ask again). Reads only that person. */
+int64_t filter_next_change(const filter_node *n, const filter_env *env, person_id id);
+
 /* Why a person does or does not match: the tree in its canonical JSON form, where every
  * node also has "result" (true / false) and each condition "actual", the value it looked
  * at (the attribute's value, the metric over the matching events, the person's bucket;

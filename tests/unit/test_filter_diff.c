@@ -545,6 +545,47 @@ static int agree(oracle *o, filter_node *f)
            memcmp(o->match_bits, o->sql_bits, o->words * 8) == 0;
 }
 
+/* filter_next_change promises that nobody's answer moves before the moment it gives:
+ * checks each person's answer one millisecond before it and halfway there (or far in
+ * the future when it promises never). A time-free tree must also say never. Returns 1
+ * and prints the case on a broken promise. Run after agree() bound the tree. */
+static void dump_person(FILE *out, const engine *e, person_id p);
+
+static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
+{
+    filter_env env = { .e = o->e, .now_ms = NOW, .resolver = NULL };
+    int relative = filter_time_relative(f);
+    for (person_id id = 0; id < engine_person_limit(o->e); id++) {
+        int now_answer = filter_match(f, &env, id);
+        int64_t m = filter_next_change(f, &env, id);
+        if (!relative && m != INT64_MAX) {
+            fprintf(stderr, "filter_next_change: a time-free tree gave a moment for person %u\n", id);
+            return 1;
+        }
+        int64_t probes[2] = { NOW + 3000 * DAY, NOW + 3000 * DAY };
+        if (m != INT64_MAX) {
+            (*moments)++;
+            if (m <= NOW) {
+                fprintf(stderr, "filter_next_change: moment %lld is not after now\n", (long long)m);
+                return 1;
+            }
+            probes[0] = m - 1;
+            probes[1] = NOW + (m - NOW) / 2;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (probes[k] <= NOW) continue;
+            filter_env later = { .e = o->e, .now_ms = probes[k], .resolver = NULL };
+            if (filter_match(f, &later, id) != now_answer) {
+                fprintf(stderr, "filter_next_change: person %u's answer moved at now + %lld ms, before the promised %s\n",
+                        id, (long long)(probes[k] - NOW), m == INT64_MAX ? "never" : "moment");
+                dump_person(stderr, o->e, id);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* ---- shrinking and printing a counterexample ---- */
 
 /* The places in a tree where a smaller tree can stand. */
@@ -786,7 +827,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
 {
     int found = 0;
-    uint64_t done = 0, nontrivial = 0, spelled = 0;
+    uint64_t done = 0, nontrivial = 0, spelled = 0, moments = 0;
     time_t start = time(NULL);
     uint64_t first = seed;
     for (;; seed++) {
@@ -809,6 +850,11 @@ static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
                 if (!round_trips(f)) found++;
             }
             int a = agree(&o, f);
+            if (a > 0 && next_change_holds(&o, f, &moments)) {
+                dump_node(stderr, f);
+                fputs("\n", stderr);
+                found++;
+            }
             if (a < 0) {
                 dump_node(stderr, f);
                 fputs("\n", stderr);
@@ -830,8 +876,9 @@ static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
         if (found >= 20 && !timed) break;
     }
     fprintf(stderr, "filter diff: %llu cases (%llu selecting some but not all people, %llu round-tripped "
-            "through JSON and text), %d disagreements\n",
-            (unsigned long long)done, (unsigned long long)nontrivial, (unsigned long long)spelled, found);
+            "through JSON and text, %llu next-change moments checked), %d disagreements\n",
+            (unsigned long long)done, (unsigned long long)nontrivial, (unsigned long long)spelled,
+            (unsigned long long)moments, found);
     /* a generator that drifted into trivial filters would test nothing */
     if (done >= 1000 && nontrivial * 4 < done) {
         fprintf(stderr, "filter diff: too few discriminating cases\n");
