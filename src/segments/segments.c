@@ -41,7 +41,19 @@ typedef struct segment {
     size_t n_segs;
     int *all_segs;                 /* slots named at all (in_cached too): for cycles and deletion */
     size_t n_all_segs;
+    /* the clock: time-relative filters only */
+    int timed;
+    int64_t *due;                  /* per person: the scheduled moment, INT64_MAX none */
+    uint32_t due_cap;
+    uint64_t n_due;                /* persons with a moment */
 } segment;
+
+/* One scheduled re-check; current while segment[slot].due[person] == moment. */
+typedef struct due_entry {
+    int64_t moment;
+    person_id person;
+    int slot;
+} due_entry;
 
 struct segments {
     segment *v;
@@ -49,6 +61,8 @@ struct segments {
     size_t cap;
     int *order;                    /* live slots, every segment after those it reads */
     int n_order;
+    due_entry *heap;               /* min-heap by moment */
+    size_t n_heap, heap_cap;
 };
 
 void seg_transitions_release(seg_transitions *t)
@@ -97,6 +111,7 @@ static void definition_release(segment *g)
 
 static void slot_release(segment *g)
 {
+    free(g->due);
     definition_release(g);
     if (g->members) roaring_bitmap_free(g->members);
     if (g->snapshot) roaring_bitmap_free(g->snapshot);
@@ -109,6 +124,7 @@ void segments_free(segments *s)
     for (int i = 0; i < s->n; i++) slot_release(&s->v[i]);
     free(s->v);
     free(s->order);
+    free(s->heap);
     free(s);
 }
 
@@ -194,6 +210,132 @@ static int resolver_is_member(void *ctx, const char *id, int cached, person_id p
 filter_resolver segments_resolver(segments *s)
 {
     return (filter_resolver){ s, resolver_check, resolver_members, resolver_is_member };
+}
+
+/* ---- the clock's heap ---- */
+
+static void heap_push(segments *s, due_entry x)
+{
+    s->heap = xgrow(s->heap, sizeof *s->heap, &s->heap_cap, s->n_heap + 1, 256);
+    size_t i = s->n_heap++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->heap[parent].moment <= x.moment) break;
+        s->heap[i] = s->heap[parent];
+        i = parent;
+    }
+    s->heap[i] = x;
+}
+
+static due_entry heap_pop(segments *s)
+{
+    due_entry top = s->heap[0], last = s->heap[--s->n_heap];
+    size_t i = 0, n = s->n_heap;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t mv = last.moment;
+        if (l < n && s->heap[l].moment < mv) { m = l; mv = s->heap[l].moment; }
+        if (r < n && s->heap[r].moment < mv) m = r;
+        if (m == i) break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (n) s->heap[i] = last;
+    return top;
+}
+
+static void heapify(segments *s);
+
+/* Drops stale entries once they outnumber the current ones (writes re-schedule people
+ * without removing their old entries). */
+static void heap_trim(segments *s)
+{
+    uint64_t current = 0;
+    for (int i = 0; i < s->n; i++) current += s->v[i].live ? s->v[i].n_due : 0;
+    if (s->n_heap < 1024 || s->n_heap <= 2 * current) return;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_heap; i++) {
+        due_entry x = s->heap[i];
+        const segment *g = &s->v[x.slot];
+        if (g->live && g->due && x.person < g->due_cap && g->due[x.person] == x.moment) s->heap[k++] = x;
+    }
+    s->n_heap = k;
+    heapify(s);
+}
+
+/* Restores the heap order after entries were removed from the middle. */
+static void heapify(segments *s)
+{
+    size_t k = s->n_heap;
+    for (size_t i = k / 2; i-- > 0;) {
+        size_t j = i;
+        due_entry x = s->heap[j];
+        for (;;) {
+            size_t l = 2 * j + 1, r = l + 1, m = j;
+            int64_t mv = x.moment;
+            if (l < k && s->heap[l].moment < mv) { m = l; mv = s->heap[l].moment; }
+            if (r < k && s->heap[r].moment < mv) m = r;
+            if (m == j) break;
+            s->heap[j] = s->heap[m];
+            j = m;
+        }
+        s->heap[j] = x;
+    }
+}
+
+/* Sets (moment INT64_MAX: clears) the person's next re-check of a timed slot. */
+static void schedule(segments *s, int slot, person_id p, int64_t moment)
+{
+    segment *g = &s->v[slot];
+    if (!g->timed) return;
+    if (p >= g->due_cap) {
+        if (moment == INT64_MAX) return;
+        uint32_t cap = g->due_cap ? g->due_cap : 1024;
+        while (cap <= p) cap *= 2;
+        g->due = xrealloc(g->due, cap * sizeof *g->due);
+        for (uint32_t i = g->due_cap; i < cap; i++) g->due[i] = INT64_MAX;
+        g->due_cap = cap;
+    }
+    int64_t had = g->due[p];
+    if (had == moment) return;
+    g->n_due += (moment != INT64_MAX) - (had != INT64_MAX);
+    g->due[p] = moment;
+    if (moment != INT64_MAX) heap_push(s, (due_entry){ moment, p, slot });
+}
+
+/* Schedules the person's next moment for a timed slot, as of now. */
+static void schedule_next(segments *s, const engine *e, int slot, person_id p, int64_t now)
+{
+    segment *g = &s->v[slot];
+    if (!g->timed) return;
+    filter_resolver r = segments_resolver(s);
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    schedule(s, slot, p, filter_next_change(g->filter, &env, p));
+}
+
+/* Schedules everyone for a timed slot (after its definition changed). */
+static void schedule_all(segments *s, const engine *e, int slot, int64_t now)
+{
+    segment *g = &s->v[slot];
+    for (uint32_t p = 0; p < g->due_cap; p++) schedule(s, slot, p, INT64_MAX);
+    if (!g->timed) return;
+    person_id limit = engine_person_limit(e);
+    for (person_id p = 0; p < limit; p++)
+        if (engine_person_exists(e, p)) schedule_next(s, e, slot, p, now);
+    heap_trim(s);
+}
+
+int64_t segments_next_due(const segments *s)
+{
+    /* stale entries may sit on top; they only make the caller wake early */
+    return s->n_heap ? s->heap[0].moment : INT64_MAX;
+}
+
+uint64_t segments_scheduled(const segments *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < s->n; i++) n += s->v[i].live ? s->v[i].n_due : 0;
+    return n;
 }
 
 /* ---- what a filter reads ---- */
@@ -426,7 +568,9 @@ int segments_create(segments *s, const engine *e, const segment_input *in, int64
         return segd_error_set(err, 422, "segment_cycle", "the filter would make segments name each other in a cycle");
     }
     replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
-    strcpy(id_out, g->id);
+    s->v[slot].timed = filter_time_relative(s->v[slot].filter);
+    schedule_all(s, e, slot, now);
+    strcpy(id_out, s->v[slot].id);
     return slot;
 }
 
@@ -520,6 +664,10 @@ int segments_update(segments *s, const engine *e, const char *id, const segment_
     g->created_by = created_by;
     definition_set(g, in, g->filter, now);
     replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
+    s->v[slot].timed = 1;   /* so that schedule_all clears the old moments */
+    schedule_all(s, e, slot, now);
+    s->v[slot].timed = filter_time_relative(s->v[slot].filter);
+    schedule_all(s, e, slot, now);
     return slot;
 }
 
@@ -541,6 +689,13 @@ int segments_delete(segments *s, const char *id, segd_error *err)
                               "%d other segment%s use%s this one in their filter; change or delete %s first", users,
                               users == 1 ? "" : "s", users == 1 ? "s" : "", users == 1 ? "it" : "them");
     slot_release(&s->v[slot]);
+    size_t k = 0;   /* the slot may be reused: its heap entries go now */
+    for (size_t i = 0; i < s->n_heap; i++)
+        if (s->heap[i].slot != slot) s->heap[k++] = s->heap[i];
+    if (k != s->n_heap) {
+        s->n_heap = k;
+        heapify(s);
+    }
     int cycle_at;
     rebuild_order(s, &cycle_at);   /* removing a node cannot make a cycle */
     return 0;
@@ -555,9 +710,10 @@ static int holds(const int *v, size_t n, int x)
 }
 
 /* Does a change of `what` (plus the slots flipped so far for this person) reach g? */
-static int affected(const segment *g, const seg_change *what, const uint8_t *flipped)
+static int affected(const segment *g, int slot, const seg_change *what, const uint8_t *flipped)
 {
     if (what->all) return 1;
+    if (holds(what->slots, what->n_slots, slot)) return 1;
     for (size_t i = 0; i < what->n_attrs; i++)
         if (holds(g->attrs, g->n_attrs, what->attrs[i])) return 1;
     for (size_t i = 0; i < what->n_types; i++)
@@ -582,9 +738,15 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
         segment *g = &s->v[slot];
         int was = roaring_bitmap_contains(g->members, p);
         int is;
-        if (!exists) is = 0;
-        else if (!affected(g, what, flipped)) continue;
-        else is = filter_match(g->filter, &env, p) == 1;
+        if (!exists) {
+            is = 0;
+            schedule(s, slot, p, INT64_MAX);
+        } else if (!affected(g, slot, what, flipped)) {
+            continue;
+        } else {
+            is = filter_match(g->filter, &env, p) == 1;
+            schedule_next(s, e, slot, p, now);
+        }
         if (is == was) continue;
         if (is) roaring_bitmap_add(g->members, p);
         else roaring_bitmap_remove(g->members, p);
@@ -599,7 +761,28 @@ void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause
     for (int k = 0; k < s->n_order; k++) {
         int slot = s->order[k];
         replace_members(s, slot, evaluate_all(s, e, slot, now), cause, now, out);
+        schedule_all(s, e, slot, now);
     }
+}
+
+size_t segments_run_due(segments *s, const engine *e, int64_t now, seg_transitions *out)
+{
+    size_t ran = 0;
+    while (s->n_heap && s->heap[0].moment <= now) {
+        due_entry x = heap_pop(s);
+        segment *g = &s->v[x.slot];
+        if (!g->live || x.person >= g->due_cap || g->due[x.person] != x.moment) continue;   /* stale */
+        g->due[x.person] = INT64_MAX;
+        g->n_due--;
+        int slot = x.slot;
+        seg_change what = { .slots = &slot, .n_slots = 1 };
+        /* as of the moment itself: the flip is recorded when it happened, not when the
+         * clock got round to it; the next moment is scheduled from there */
+        segments_person_changed(s, e, x.person, &what, x.moment, SEG_CAUSE_CLOCK, out);
+        ran++;
+    }
+    heap_trim(s);
+    return ran;
 }
 
 void segments_snapshot(segments *s, int slot, int64_t now)

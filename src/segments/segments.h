@@ -87,13 +87,16 @@ typedef struct seg_transitions {
 void seg_transitions_release(seg_transitions *t);
 
 /* What changed for a person: attribute indexes and event types. all = 1 means anything
- * may have changed (a merge): every segment is re-checked. */
+ * may have changed (a merge): every segment is re-checked. slots names segments to
+ * re-check whatever they read (the clock's due re-checks). */
 typedef struct seg_change {
     const int *attrs;
     size_t n_attrs;
     const int *types;
     size_t n_types;
     int all;
+    const int *slots;
+    size_t n_slots;
 } seg_change;
 
 /* An empty set. Never NULL. */
@@ -154,6 +157,25 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
  * differences from the current members as transitions (cause given): what a restart
  * or a clock sweep runs. */
 void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause cause, seg_transitions *out);
+
+/* ---- the clock ----
+ * A segment whose filter is time-relative (filter_time_relative) keeps, for each person,
+ * the next moment their answer may change with no new data (filter_next_change), in a
+ * min-heap over all segments. Creating or editing such a segment schedules everyone; a
+ * write re-schedules the person for the segments it re-checked; the moments that come
+ * due re-check that person at that exact moment, and schedule the next. */
+
+/* The earliest scheduled re-check, or INT64_MAX when none. */
+int64_t segments_next_due(const segments *s);
+
+/* Runs, in moment order, every re-check due at or before now: each evaluates the
+ * segment (and the segments that read it) for the person as of its moment, appends
+ * the flips to out (cause clock, at the moment itself, not `now`), and schedules the
+ * person's next moment. Returns how many re-checks ran. */
+size_t segments_run_due(segments *s, const engine *e, int64_t now, seg_transitions *out);
+
+/* Number of scheduled re-checks (current ones; stale heap entries not counted). */
+uint64_t segments_scheduled(const segments *s);
 
 /* Takes the slot's snapshot now (the "cached results"). */
 void segments_snapshot(segments *s, int slot, int64_t now);

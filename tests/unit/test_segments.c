@@ -342,6 +342,114 @@ static void test_rebind_and_attribute_use(void **state)
     seg_transitions_release(&out);
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* The clock, against full evaluation: random people, purchases and writes, time-relative
+ * segments, the clock moved in random steps for 90 days. After every step the members
+ * equal filter_eval at that time, and every clock transition happened at the exact
+ * moment the answer flipped (the filter says `was` 1 ms before and `is` at it). */
+static void test_clock_matches_full_evaluation(void **state)
+{
+    (void)state;
+    uint64_t rng = 12345;
+#define RND() xorshift(&rng)
+    engine *e = engine_new(NULL);
+    segments *s = segments_new();
+    int purchase = engine_event_type_declare(e, "purchase");
+    int amount = engine_prop_declare(e, purchase, "amount", SEGD_T_NUMBER);
+    enum { PEOPLE = 150 };
+    for (int i = 0; i < PEOPLE; i++) {
+        person_id p = engine_person_create(e, 1 + (uint64_t)i);
+        segd_value seen = { .type = SEGD_T_DATETIME, .time_ms = NOW - (int64_t)(RND() % (60 * DAY)) };
+        if (RND() % 5) assert_int_equal(engine_attr_set(e, p, ATTR_LAST_SEEN, &seen), 0);
+        for (int k = (int)(RND() % 4); k > 0; k--) {
+            segd_value v = { .type = SEGD_T_NUMBER, .number = (double)(RND() % 100) };
+            int64_t t = NOW - (int64_t)(RND() % (30 * DAY));
+            if (RND() % 4 == 0) t += (int64_t)(RND() % (35 * DAY));   /* some in the future */
+            assert_true(engine_event_append(e, p, purchase, t, 1, &amount, &v) >= 0);
+        }
+    }
+    const char *texts[] = {
+        "last_seen more than 30d ago",
+        "count(purchase, within 7d) >= 1",
+        "last_seen less than 3d ago or count(purchase where amount > 50, within 14d) >= 2",
+        "first_at(purchase) more than 20d ago and not last_at(purchase) less than 2d ago",
+        "sum(purchase.amount, within 10d) >= 100",
+    };
+    enum { N = sizeof texts / sizeof texts[0] };
+    int slots[N];
+    seg_transitions out = { 0 };
+    for (int i = 0; i < (int)N; i++) {
+        char id[SEGMENT_ID_LEN + 1], name[16];
+        snprintf(name, sizeof name, "T%d", i);
+        filter_node *t = parse(texts[i]);
+        segment_input in = { .name = name, .filter = t };
+        segd_error err;
+        segd_error_clear(&err);
+        slots[i] = segments_create(s, e, &in, NOW, 0, id, &out, &err);
+        assert_true(slots[i] >= 0);
+        filter_free(t);
+    }
+    assert_true(segments_scheduled(s) > 0);
+    size_t words = filter_words(e);
+    uint64_t *bits = xcalloc(words, sizeof *bits);
+    int64_t now = NOW;
+    size_t flips = 0;
+    for (int step = 0; step < 120; step++) {
+        int64_t before = now;
+        uint64_t span = RND() % 2 ? 60 * 60000 : 2 * DAY;
+        now += (int64_t)(RND() % span) + 1;
+        out.n = 0;
+        segments_run_due(s, e, now, &out);
+        for (size_t k = 0; k < out.n; k++) {
+            seg_transition *x = &out.v[k];
+            assert_int_equal(x->cause, SEG_CAUSE_CLOCK);
+            assert_true(x->at > before && x->at <= now);
+            segment_view v;
+            segments_view(s, x->segment, &v);
+            filter_env at = { .e = e, .now_ms = x->at }, just_before = { .e = e, .now_ms = x->at - 1 };
+            assert_int_equal(filter_match(v.filter, &at, x->person), x->dir == SEG_ENTERED);
+            assert_int_equal(filter_match(v.filter, &just_before, x->person), x->dir == SEG_EXITED);
+        }
+        flips += out.n;
+        /* a write now and then: a purchase for someone, as ingest would report it */
+        if (RND() % 3 == 0) {
+            person_id p = (person_id)(RND() % PEOPLE);
+            segd_value v = { .type = SEGD_T_NUMBER, .number = (double)(RND() % 100) };
+            assert_true(engine_event_append(e, p, purchase, now, 1, &amount, &v) >= 0);
+            segd_value seen = { .type = SEGD_T_DATETIME, .time_ms = now };
+            assert_int_equal(engine_attr_set(e, p, ATTR_LAST_SEEN, &seen), 0);
+            int attr = ATTR_LAST_SEEN;
+            seg_change what = { .attrs = &attr, .n_attrs = 1, .types = &purchase, .n_types = 1 };
+            segments_person_changed(s, e, p, &what, now, SEG_CAUSE_WRITE, &out);
+        }
+        for (int i = 0; i < (int)N; i++) {
+            segment_view v;
+            segments_view(s, slots[i], &v);
+            filter_env env = { .e = e, .now_ms = now };
+            assert_int_equal(filter_eval(v.filter, &env, bits), 0);
+            for (person_id p = 0; p < PEOPLE; p++) {
+                int want = (int)(bits[p >> 6] >> (p & 63) & 1);
+                if (segments_is_member(s, slots[i], p, 0) != want)
+                    fail_msg("step %d, segment \"%s\", person %u: member %d, filter says %d", step, texts[i], p, !want, want);
+            }
+        }
+        assert_int_equal(segments_check(s, e), 0);
+    }
+    assert_true(flips > 50);   /* the test saw the clock do something */
+    free(bits);
+    seg_transitions_release(&out);
+    segments_free(s);
+    engine_free(e);
+#undef RND
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_with_and_without_backfill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_and_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebind_and_attribute_use, setup, teardown),
+        cmocka_unit_test(test_clock_matches_full_evaluation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
