@@ -21,7 +21,7 @@ ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/%.o)
 REL_LIB_OBJS  := $(LIB_SRCS:%.c=build/release/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all run test unit e2e bench bench-ingest bench-filters fuzz soak clean asan
+.PHONY: all run test unit e2e bench bench-ingest bench-filters bench-segments fuzz soak clean asan
 all: segd
 
 segd: $(REL_OBJS)
@@ -55,7 +55,8 @@ test: asan
 unit: asan
 	tests/run-all.sh --unit-only $(UNIT_BINS)
 
-# make bench: ingestion (bench/run.sh), then filters against SQLite (bench/filters.c).
+# make bench: ingestion (bench/run.sh), filters against SQLite (bench/filters.c), then the
+# cost of keeping 1,000 segments exact (bench/segments.c).
 # SCALE=5M runs 5M people and 100M events instead of 1M and 20M.
 ifeq ($(SCALE),5M)
 export BENCH_PEOPLE ?= 5000000
@@ -64,17 +65,20 @@ endif
 BENCH_PEOPLE ?= 1000000
 BENCH_EVENTS ?= 20000000
 
-bench: bench-ingest bench-filters
+bench: bench-ingest bench-filters bench-segments
 
 bench-ingest: segd
 	bench/run.sh
 
-build/release/bench/filters: bench/filters.c $(REL_LIB_OBJS)
+build/release/bench/%: bench/%.c bench/world.h $(REL_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(RELEASE_CFLAGS) -o $@ $< $(REL_LIB_OBJS) $(LIBS)
 
 bench-filters: build/release/bench/filters
 	build/release/bench/filters $(BENCH_PEOPLE) $(BENCH_EVENTS)
+
+bench-segments: build/release/bench/segments
+	build/release/bench/segments $(BENCH_PEOPLE) $(BENCH_EVENTS)
 
 # libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for FUZZ_SECONDS over a copy of its seed
 # corpus (tests/fuzz/run.sh); FUZZ_TARGETS="jsonscan timefmt" picks some. Needs clang and its
