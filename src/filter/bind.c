@@ -186,6 +186,60 @@ static int check_op_and_values(binder *b, const filter_node *n, segd_type type, 
 
 static int bind_node(binder *b, filter_node *n, int event_type);
 
+/* FNV-1a 64 over bytes, continuing h. */
+static uint64_t mix(uint64_t h, const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < len; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+#define MIX(h, x) mix((h), &(x), sizeof(x))
+
+/* A structural hash of a bound where tree (kinds, operators, properties, values). */
+static uint64_t tree_hash(uint64_t h, const filter_node *n)
+{
+    if (!n) return mix(h, "-", 1);
+    int kind = n->kind, op = n->op, index = n->index, cs = n->case_sensitive;
+    h = MIX(h, kind);
+    h = MIX(h, op);
+    h = MIX(h, index);
+    h = MIX(h, cs);
+    h = MIX(h, n->duration_ms);
+    h = MIX(h, n->offset_min);
+    h = MIX(h, n->n_values);
+    for (uint32_t i = 0; i < n->n_values; i++) {
+        const filter_literal *v = &n->values[i];
+        int k = v->kind;
+        h = MIX(h, k);
+        h = MIX(h, v->number);
+        h = MIX(h, v->boolean);
+        h = MIX(h, v->time_ms);
+        if (v->str) h = mix(h, v->str, v->len + 1);
+    }
+    h = MIX(h, n->n_children);
+    for (uint32_t i = 0; i < n->n_children; i++) h = tree_hash(h, n->children[i]);
+    return h;
+}
+
+/* The metric key of a bound event node: everything its metric reads but op and value. */
+static uint64_t metric_key(const filter_node *n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    int type = n->index, fn = n->fn, prop = n->metric_prop, window = n->window;
+    h = MIX(h, type);
+    h = MIX(h, fn);
+    h = MIX(h, prop);
+    h = MIX(h, window);
+    if (n->window == FWIN_WITHIN) h = MIX(h, n->within_ms);
+    if (n->window == FWIN_RANGE) {
+        h = MIX(h, n->from_ms);
+        h = MIX(h, n->to_ms);
+    }
+    h = tree_hash(h, n->where);
+    return h ? h : 1;
+}
+
 /* The names an unknown name is compared with: attributes, event types, or the
  * properties of one event type. */
 typedef enum { NAMES_ATTRIBUTES, NAMES_EVENTS, NAMES_PROPERTIES } name_kind;
@@ -282,6 +336,7 @@ static int bind_event(binder *b, filter_node *n)
         rc = bind_node(b, n->where, type);
         path_pop(b, old);
     }
+    if (rc == 0) n->metric_key = metric_key(n);
     return rc;
 }
 

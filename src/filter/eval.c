@@ -992,8 +992,102 @@ static int match_row(const filter_env *env, const filter_node *n, int type, uint
 
 /* The metric inputs of an event condition for one person: the accumulator, the number
  * of distinct values (count_distinct) and of events that passed the window and where. */
+/* ---- the per-person metric cache ---- */
+
+typedef struct cache_entry {
+    uint64_t key;                  /* 0: empty slot */
+    acc a;
+    uint32_t distinct, events;
+    int64_t window_next;           /* INT64_MIN: not computed yet */
+} cache_entry;
+
+struct filter_cache {
+    cache_entry *slots;
+    uint32_t cap, n;
+    person_id person;
+    int64_t now_ms;
+    const engine *e;
+};
+
+filter_cache *filter_cache_new(void)
+{
+    filter_cache *c = xcalloc(1, sizeof *c);
+    c->cap = 64;
+    c->slots = xcalloc(c->cap, sizeof *c->slots);
+    c->person = PERSON_NONE;
+    return c;
+}
+
+void filter_cache_free(filter_cache *c)
+{
+    if (!c) return;
+    free(c->slots);
+    free(c);
+}
+
+void filter_cache_reset(filter_cache *c)
+{
+    if (c->n) memset(c->slots, 0, c->cap * sizeof *c->slots);
+    c->n = 0;
+    c->person = PERSON_NONE;
+}
+
+/* The entry of key for (person, now), made empty-valued if new (*fresh = 1). */
+static cache_entry *cache_slot(filter_cache *c, const filter_env *env, person_id id, uint64_t key, int *fresh)
+{
+    if (c->person != id || c->now_ms != env->now_ms || c->e != env->e) {
+        filter_cache_reset(c);
+        c->person = id;
+        c->now_ms = env->now_ms;
+        c->e = env->e;
+    }
+    if ((c->n + 1) * 4 > c->cap * 3) {   /* grow x2 and re-insert */
+        cache_entry *old = c->slots;
+        uint32_t old_cap = c->cap;
+        c->cap *= 2;
+        c->slots = xcalloc(c->cap, sizeof *c->slots);
+        for (uint32_t i = 0; i < old_cap; i++) {
+            if (!old[i].key) continue;
+            uint32_t j = (uint32_t)(old[i].key & (c->cap - 1));
+            while (c->slots[j].key) j = (j + 1) & (c->cap - 1);
+            c->slots[j] = old[i];
+        }
+        free(old);
+    }
+    uint32_t j = (uint32_t)(key & (c->cap - 1));
+    while (c->slots[j].key && c->slots[j].key != key) j = (j + 1) & (c->cap - 1);
+    *fresh = c->slots[j].key == 0;
+    if (*fresh) {
+        memset(&c->slots[j], 0, sizeof c->slots[j]);
+        c->slots[j].key = key;
+        c->slots[j].window_next = INT64_MIN;
+        c->n++;
+    }
+    return &c->slots[j];
+}
+
+static void event_metric_compute(const filter_env *env, const filter_node *n, person_id id, acc *out,
+                                 uint32_t *distinct_out, uint32_t *events_out);
+
+/* The metric inputs of an event condition for one person, through the cache when the
+ * environment has one. */
 static void event_metric(const filter_env *env, const filter_node *n, person_id id, acc *out,
                          uint32_t *distinct_out, uint32_t *events_out)
+{
+    if (!env->cache || !n->metric_key) {
+        event_metric_compute(env, n, id, out, distinct_out, events_out);
+        return;
+    }
+    int fresh;
+    cache_entry *c = cache_slot(env->cache, env, id, n->metric_key, &fresh);
+    if (fresh) event_metric_compute(env, n, id, &c->a, &c->distinct, &c->events);
+    *out = c->a;
+    *distinct_out = c->distinct;
+    *events_out = c->events;
+}
+
+static void event_metric_compute(const filter_env *env, const filter_node *n, person_id id, acc *out,
+                                 uint32_t *distinct_out, uint32_t *events_out)
 {
     const engine *e = env->e;
     int type = n->index;
@@ -1262,9 +1356,37 @@ static int64_t row_next_change(const filter_env *env, const filter_node *n, int 
     }
 }
 
+static int64_t event_window_next(const filter_env *env, const filter_node *n, person_id id);
+
 static int64_t event_next_change(const filter_env *env, const filter_node *n, person_id id)
 {
     if (!filter_time_relative(n)) return INT64_MAX;
+    int64_t m;
+    if (env->cache && n->metric_key) {
+        int fresh;
+        cache_entry *c = cache_slot(env->cache, env, id, n->metric_key, &fresh);
+        if (fresh) event_metric_compute(env, n, id, &c->a, &c->distinct, &c->events);
+        if (c->window_next == INT64_MIN) c->window_next = event_window_next(env, n, id);
+        m = c->window_next;
+    } else {
+        m = event_window_next(env, n, id);
+    }
+    if (op_relative(n->op)) {
+        /* first_at / last_at: until the window's contents change, the metric stays */
+        acc a;
+        uint32_t distinct, events;
+        event_metric(env, n, id, &a, &distinct, &events);
+        double v;
+        int64_t t;
+        if (metric_value(n->fn, &a, distinct, &v, &t)) m = min64(m, relative_moment(t, n->duration_ms, env->now_ms));
+    }
+    return m;
+}
+
+/* The earliest moment the set of the person's events that count for n may change: an
+ * event entering or leaving the window, or a relative condition of where flipping. */
+static int64_t event_window_next(const filter_env *env, const filter_node *n, person_id id)
+{
     const engine *e = env->e;
     int type = n->index;
     const uint32_t *prevs = engine_event_prevs(e, type);
@@ -1278,15 +1400,6 @@ static int64_t event_next_change(const filter_env *env, const filter_node *n, pe
         if (n->where && !match_row(env, n->where, type, row)) continue;
         if (t > now) m = min64(m, t);   /* a future-dated event enters the window then */
         m = min64(m, relative_moment(t, n->within_ms, now));
-    }
-    if (op_relative(n->op)) {
-        /* first_at / last_at: until the window's contents change, the metric stays */
-        acc a;
-        uint32_t distinct, events;
-        event_metric(env, n, id, &a, &distinct, &events);
-        double v;
-        int64_t t;
-        if (metric_value(n->fn, &a, distinct, &v, &t)) m = min64(m, relative_moment(t, n->duration_ms, now));
     }
     return m;
 }

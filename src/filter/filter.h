@@ -135,6 +135,10 @@ struct filter_node {
     int metric_prop;            /* EVENT: property index of metric_property, or -1 */
     segd_type type;             /* ATTRIBUTE, PROPERTY: its type; EVENT: the metric's
                                    value type (NUMBER, or DATETIME for first_at/last_at) */
+    uint64_t metric_key;        /* EVENT: a hash of what its metric reads (type, metric,
+                                   property, window, where) without op and value, so that
+                                   "count(purchase) >= 1" and ">= 3" share one computation
+                                   through a filter_cache; 0 before binding */
 };
 
 /* Limits on a tree; a field of 0 takes the default. */
@@ -289,11 +293,25 @@ int filter_bind(filter_node *n, const engine *e, const filter_resolver *resolver
 /* What an evaluation reads: the engine (read lock held by the caller), the clock that
  * time-relative conditions use ("within", more_than_ago, ...: tests set it), and the
  * segment resolver (NULL when the tree has no segment condition). */
+typedef struct filter_cache filter_cache;
+
 typedef struct filter_env {
     const engine *e;
     int64_t now_ms;
     const filter_resolver *resolver;
+    filter_cache *cache;        /* optional: shares event metrics between the trees
+                                   evaluated for one person at one moment */
 } filter_env;
+
+/* A memo of event metrics for filter_match, filter_explain and filter_next_change:
+ * many segments read the same metric of the same events with other thresholds, and a
+ * write re-checks them all for one person at one moment. Entries are keyed by
+ * metric_key and belong to one (person, moment, engine state): the cache forgets them
+ * by itself when asked about another person or moment, and the caller resets it after
+ * the engine changes. Not for filter_eval (which scans everyone). */
+filter_cache *filter_cache_new(void);
+void filter_cache_free(filter_cache *c);
+void filter_cache_reset(filter_cache *c);
 
 /* Words of a people set over [0, engine_person_limit): bit (id & 63) of word id >> 6. */
 size_t filter_words(const engine *e);

@@ -63,6 +63,9 @@ struct segments {
     int n_order;
     due_entry *heap;               /* min-heap by moment */
     size_t n_heap, heap_cap;
+    filter_cache *cache;           /* event metrics shared by the segments re-checked for one
+                                      person at one moment; reset whenever the engine may
+                                      have changed */
 };
 
 void seg_transitions_release(seg_transitions *t)
@@ -79,7 +82,9 @@ static void push_transition(seg_transitions *t, int slot, person_id p, seg_direc
 
 segments *segments_new(void)
 {
-    return xcalloc(1, sizeof(segments));
+    segments *s = xcalloc(1, sizeof(segments));
+    s->cache = filter_cache_new();
+    return s;
 }
 
 static void free_list(char **v, size_t n)
@@ -125,6 +130,7 @@ void segments_free(segments *s)
     free(s->v);
     free(s->order);
     free(s->heap);
+    filter_cache_free(s->cache);
     free(s);
 }
 
@@ -309,7 +315,7 @@ static void schedule_next(segments *s, const engine *e, int slot, person_id p, i
     segment *g = &s->v[slot];
     if (!g->timed) return;
     filter_resolver r = segments_resolver(s);
-    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r, .cache = s->cache };
     schedule(s, slot, p, filter_next_change(g->filter, &env, p));
 }
 
@@ -320,6 +326,7 @@ static void schedule_all(segments *s, const engine *e, int slot, int64_t now)
     for (uint32_t p = 0; p < g->due_cap; p++) schedule(s, slot, p, INT64_MAX);
     if (!g->timed) return;
     person_id limit = engine_person_limit(e);
+    filter_cache_reset(s->cache);
     for (person_id p = 0; p < limit; p++)
         if (engine_person_exists(e, p)) schedule_next(s, e, slot, p, now);
     heap_trim(s);
@@ -732,7 +739,8 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
     memset(flipped, 0, (size_t)s->n);
     int exists = engine_person_exists(e, p);
     filter_resolver r = segments_resolver(s);
-    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    filter_cache_reset(s->cache);   /* the engine has changed since the last call */
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r, .cache = s->cache };
     for (int k = 0; k < s->n_order; k++) {
         int slot = s->order[k];
         segment *g = &s->v[slot];

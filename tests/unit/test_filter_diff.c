@@ -551,6 +551,8 @@ static int agree(oracle *o, filter_node *f)
  * and prints the case on a broken promise. Run after agree() bound the tree. */
 static void dump_person(FILE *out, const engine *e, person_id p);
 
+static void dump_node(FILE *out, const filter_node *n);
+
 static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
 {
     filter_env env = { .e = o->e, .now_ms = NOW, .resolver = NULL };
@@ -584,6 +586,30 @@ static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
         }
     }
     return 0;
+}
+
+/* The metric cache (filter_cache) must not change an answer: every tree of a world is
+ * evaluated for each person through one shared cache, in turn, as the segments of a
+ * write are, and compared with the uncached answer and next-change moment. Returns the
+ * number of differences (printed). */
+static int cache_agrees(const engine *e, filter_node **trees, size_t n)
+{
+    filter_cache *cache = filter_cache_new();
+    int bad = 0;
+    for (person_id id = 0; id < engine_person_limit(e) && !bad; id++) {
+        for (size_t t = 0; t < n && !bad; t++) {
+            filter_env plain = { .e = e, .now_ms = NOW }, cached = { .e = e, .now_ms = NOW, .cache = cache };
+            if (filter_match(trees[t], &plain, id) != filter_match(trees[t], &cached, id) ||
+                filter_next_change(trees[t], &plain, id) != filter_next_change(trees[t], &cached, id)) {
+                fprintf(stderr, "filter_cache: tree %zu of the world answers otherwise for person %u through the cache:\n", t, id);
+                dump_node(stderr, trees[t]);
+                fputs("\n", stderr);
+                bad = 1;
+            }
+        }
+    }
+    filter_cache_free(cache);
+    return bad;
 }
 
 /* ---- shrinking and printing a counterexample ---- */
@@ -842,6 +868,8 @@ static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
         o.match_bits = xcalloc(o.words, 8);
         assert_int_equal(sqlite3_open(":memory:", &o.db), SQLITE_OK);
         assert_int_equal(filter_sql_load(o.db, e), 0);
+        filter_node *kept[DIFF_FILTERS_PER_WORLD];
+        size_t n_kept = 0;
         for (int i = 0; i < DIFF_FILTERS_PER_WORLD && (timed || done < cases); i++, done++) {
             filter_node *f = random_tree(&r, e, 4, -1);
             assert_int_equal(filter_check(f), 0);
@@ -864,8 +892,11 @@ static int run(uint64_t seed, uint64_t cases, int timed, uint64_t seconds)
                 report(&o, f, seed, i);
                 found++;
             }
-            filter_free(f);
+            if (a > 0) kept[n_kept++] = f;
+            else filter_free(f);
         }
+        found += cache_agrees(e, kept, n_kept);
+        for (size_t k = 0; k < n_kept; k++) filter_free(kept[k]);
         sqlite3_close(o.db);
         free(o.match_bits);
         free(o.sql_bits);
