@@ -744,17 +744,17 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
     for (int k = 0; k < s->n_order; k++) {
         int slot = s->order[k];
         segment *g = &s->v[slot];
-        int was = roaring_bitmap_contains(g->members, p);
         int is;
         if (!exists) {
             is = 0;
             schedule(s, slot, p, INT64_MAX);
         } else if (!affected(g, slot, what, flipped)) {
-            continue;
+            continue;   /* the common case: decided without touching the members */
         } else {
             is = filter_match(g->filter, &env, p) == 1;
             schedule_next(s, e, slot, p, now);
         }
+        int was = roaring_bitmap_contains(g->members, p);
         if (is == was) continue;
         if (is) roaring_bitmap_add(g->members, p);
         else roaring_bitmap_remove(g->members, p);
