@@ -125,7 +125,10 @@ void filter_free(filter_node *n)
     if (!n) return;
     for (uint32_t i = 0; i < n->n_children; i++) filter_free(n->children[i]);
     free(n->children);
-    for (uint32_t i = 0; i < n->n_values; i++) free(n->values[i].str);
+    for (uint32_t i = 0; i < n->n_values; i++) {
+        free(n->values[i].str);
+        free(n->values[i].folded);
+    }
     free(n->values);
     free(n->name);
     free(n->metric_property);
@@ -156,6 +159,10 @@ filter_node *filter_clone(const filter_node *n)
             if (n->values[i].str) {
                 c->values[i].str = xmalloc(n->values[i].len + 1);
                 memcpy(c->values[i].str, n->values[i].str, n->values[i].len + 1);
+            }
+            if (n->values[i].folded) {
+                c->values[i].folded = xmalloc(n->values[i].folded_len + 1);
+                memcpy(c->values[i].folded, n->values[i].folded, n->values[i].folded_len + 1);
             }
         }
     }

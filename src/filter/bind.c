@@ -8,6 +8,7 @@
  */
 #include "filter.h"
 #include "../base/alloc.h"
+#include "../base/fold.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,26 @@ static int check_op_and_values(binder *b, const filter_node *n, segd_type type, 
 
 static int bind_node(binder *b, filter_node *n, int event_type);
 
+/* Folds the string literals of a case-insensitive string or list condition once, so
+ * evaluation compares without folding them again (or frees folds a rebinding no longer
+ * needs). */
+static void fold_literals(filter_node *n)
+{
+    int want = (n->type == SEGD_T_STRING || n->type == SEGD_T_LIST) && !n->case_sensitive;
+    fold_buf fb = { 0 };
+    for (uint32_t i = 0; i < n->n_values; i++) {
+        filter_literal *v = &n->values[i];
+        free(v->folded);
+        v->folded = NULL;
+        v->folded_len = 0;
+        if (!want || v->kind != FLIT_STRING || !v->str) continue;
+        fold_utf8(v->str, v->len, &fb);
+        v->folded = xstrndup(fb.s, fb.len);
+        v->folded_len = fb.len;
+    }
+    fold_buf_release(&fb);
+}
+
 /* FNV-1a 64 over bytes, continuing h. */
 static uint64_t mix(uint64_t h, const void *p, size_t len)
 {
@@ -284,7 +305,9 @@ static int bind_attribute(binder *b, filter_node *n)
     n->type = engine_attr_type(b->e, attr);
     char what[160];
     snprintf(what, sizeof what, "attribute \"%.100s\"", n->name);
-    return check_op_and_values(b, n, n->type, what);
+    int rc = check_op_and_values(b, n, n->type, what);
+    if (rc == 0) fold_literals(n);
+    return rc;
 }
 
 static int bind_property(binder *b, filter_node *n, int event_type)
@@ -295,7 +318,9 @@ static int bind_property(binder *b, filter_node *n, int event_type)
     n->type = engine_prop_type(b->e, event_type, prop);
     char what[160];
     snprintf(what, sizeof what, "property \"%.100s\"", n->name);
-    return check_op_and_values(b, n, n->type, what);
+    int rc = check_op_and_values(b, n, n->type, what);
+    if (rc == 0) fold_literals(n);
+    return rc;
 }
 
 static int bind_event(binder *b, filter_node *n)

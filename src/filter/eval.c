@@ -46,10 +46,14 @@ typedef struct cond {
     int boolean;
     /* DATETIME: pred is lo <= t <= hi */
     int64_t lo, hi;
-    /* STRING, LIST: literals, folded unless case-sensitive */
+    /* STRING, LIST: literals as compared (folded unless case-sensitive), pointing into
+     * the tree; owned copies only for a tree bound before folds were kept */
     int fold;
-    char **text;
+    const char **text;
     size_t *text_len;
+    const char *text_small[4];
+    size_t len_small[4];
+    char **owned;
     fold_buf fb;
     uint8_t *memo;          /* per pool code: 0 not yet known, 1 pred true, 2 false */
     uint32_t memo_n;
@@ -98,16 +102,23 @@ static void cond_init(cond *c, const filter_node *n, segd_type type, const filte
     }
     if ((type == SEGD_T_STRING || type == SEGD_T_LIST) && n->n_values) {
         c->fold = !n->case_sensitive;
-        c->text = xmalloc(n->n_values * sizeof *c->text);
-        c->text_len = xmalloc(n->n_values * sizeof *c->text_len);
+        int small = n->n_values <= 4;
+        c->text = small ? c->text_small : xmalloc(n->n_values * sizeof *c->text);
+        c->text_len = small ? c->len_small : xmalloc(n->n_values * sizeof *c->text_len);
         for (uint32_t i = 0; i < n->n_values; i++) {
-            if (c->fold) {
-                fold_utf8(n->values[i].str, n->values[i].len, &c->fb);
-                c->text[i] = xstrndup(c->fb.s, c->fb.len);
-                c->text_len[i] = c->fb.len;
+            const filter_literal *v = &n->values[i];
+            if (!c->fold) {
+                c->text[i] = v->str;
+                c->text_len[i] = v->len;
+            } else if (v->folded) {
+                c->text[i] = v->folded;
+                c->text_len[i] = v->folded_len;
             } else {
-                c->text[i] = xstrndup(n->values[i].str, n->values[i].len);
-                c->text_len[i] = n->values[i].len;
+                if (!c->owned) c->owned = xcalloc(n->n_values, sizeof *c->owned);
+                fold_utf8(v->str, v->len, &c->fb);
+                c->owned[i] = xstrndup(c->fb.s, c->fb.len);
+                c->text[i] = c->owned[i];
+                c->text_len[i] = c->fb.len;
             }
         }
     }
@@ -115,10 +126,11 @@ static void cond_init(cond *c, const filter_node *n, segd_type type, const filte
 
 static void cond_release(cond *c)
 {
-    if (c->text)
-        for (uint32_t i = 0; i < c->n_lits; i++) free(c->text[i]);
-    free(c->text);
-    free(c->text_len);
+    if (c->owned)
+        for (uint32_t i = 0; i < c->n_lits; i++) free(c->owned[i]);
+    free(c->owned);
+    if (c->text != c->text_small) free(c->text);
+    if (c->text_len != c->len_small) free(c->text_len);
     fold_buf_release(&c->fb);
     free(c->memo);
 }

@@ -84,6 +84,9 @@ typedef struct filter_literal {
     int64_t time_ms;    /* STRING read as a datetime (before, after, between on datetimes) or
                            as a date (on_day: the day's start at the node's offset) */
     int is_time;        /* 1 when time_ms holds such a parsed value */
+    char *folded;       /* bound: the case-folded string that case-insensitive string and
+                           list conditions compare (owned), NULL otherwise */
+    size_t folded_len;
 } filter_literal;
 
 /* The time window of an event condition. */
