@@ -425,14 +425,17 @@ void ingest_see_time(ingest *ing, engine *e, person_id id, int64_t t)
         engine_attr_set(e, id, ATTR_CREATED_AT, &v);
 }
 
-/* Every event of a person (type and row: the store's key), in an array the caller
- * frees; *n receives how many. */
-static engine_event_ref *person_events(ingest *ing, person_id id, size_t *n)
+/* The store's keys of every event of a person, in an array the caller frees; *n
+ * receives how many. */
+static store_event_key *person_events(ingest *ing, person_id id, size_t *n)
 {
     *n = engine_person_events(ing->eng, id, NULL, 0);
     engine_event_ref *refs = xmalloc((*n ? *n : 1) * sizeof *refs);
     engine_person_events(ing->eng, id, refs, *n);
-    return refs;
+    store_event_key *keys = xmalloc((*n ? *n : 1) * sizeof *keys);
+    for (size_t i = 0; i < *n; i++) keys[i] = (store_event_key){refs[i].type, refs[i].row};
+    free(refs);
+    return keys;
 }
 
 /* Merges `from` into `into` in engine and store; times combine (oldest created_at
@@ -445,9 +448,9 @@ static int merge_people(ingest *ing, person_id from, person_id into)
     if (engine_attr_get(ing->eng, from, ATTR_LAST_SEEN, &c)) from_seen = c.time_ms;
     int rc = 0;
     size_t n;
-    engine_event_ref *refs = person_events(ing, from, &n);
-    for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_set_person(ing->st, refs[i].type, refs[i].row, into);
-    free(refs);
+    store_event_key *keys = person_events(ing, from, &n);
+    rc = store_events_set_person(ing->st, keys, n, into);
+    free(keys);
     if (rc) return rc;
     if ((rc = store_person_delete(ing->st, from))) return rc;
     if (engine_person_merge(ing->eng, from, into) != 0) return SEGD_EIO;
@@ -720,10 +723,9 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
     case INGEST_ERASE: {
         id = ingest_find_person(ing->eng, m->key_by, m->key);
         size_t n;
-        engine_event_ref *refs = person_events(ing, id, &n);
-        rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++) rc = store_event_delete(ing->st, refs[i].type, refs[i].row);
-        free(refs);
+        store_event_key *keys = person_events(ing, id, &n);
+        rc = store_events_delete(ing->st, keys, n);
+        free(keys);
         if (rc) return rc;
         if ((rc = store_person_delete(ing->st, id))) return rc;
         engine_person_erase(ing->eng, id);

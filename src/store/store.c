@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include "../base/alloc.h"
+#include "evblock.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -30,6 +31,16 @@
  * for a moment; the directory lock keeps out every other writer. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* A migration: an SQL script, then (if not NULL) a C step on the same connection and
+ * transaction, for conversions SQL cannot express. The step returns an SQLite code. */
+typedef struct migration {
+    const char *sql;
+    int (*step)(sqlite3 *db);
+} migration;
+
+static int migrate_events_to_blocks(sqlite3 *db);
+static int insert_block(sqlite3_stmt *st, const evrun *r, char **buf, size_t *cap);
+
 /* Migration N (index N-1) takes the schema from version N-1 to N. Each runs in its
  * own transaction together with the user_version bump, so a crash leaves the
  * database at a whole version. Append only: never edit a script that has shipped.
@@ -38,9 +49,9 @@
  * 5-10x per insert, and segd dedups in memory. Its index on `at` costs little because
  * `at` grows with time (inserts append to the rightmost leaf), and it keeps pruning
  * and the since-window load proportional to what they touch. */
-static const char *const migrations[] = {
+static const migration migrations[] = {
     /* 1: the first schema. */
-    "CREATE TABLE people(id INTEGER PRIMARY KEY, public_id INTEGER NOT NULL, attrs TEXT NOT NULL);"
+    {"CREATE TABLE people(id INTEGER PRIMARY KEY, public_id INTEGER NOT NULL, attrs TEXT NOT NULL);"
     "CREATE TABLE attributes(name TEXT PRIMARY KEY, type TEXT NOT NULL, declared INTEGER NOT NULL);"
     "CREATE TABLE event_types(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "CREATE TABLE properties(type INTEGER NOT NULL, name TEXT NOT NULL, ptype TEXT NOT NULL,"
@@ -50,7 +61,7 @@ static const char *const migrations[] = {
     "CREATE INDEX events_person ON events(person);"
     "CREATE TABLE message_ids(source TEXT NOT NULL, message_id TEXT NOT NULL, at INTEGER NOT NULL);"
     "CREATE INDEX message_ids_at ON message_ids(at);"
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);", NULL},
 
     /* 2: events keyed by (type, row in the engine's log), rowid = type << 32 | row, with
      * no index on person: appends stay at the end of each type's key range, and merges
@@ -58,7 +69,7 @@ static const char *const migrations[] = {
      * order; its rebuild appended each type's events in that order, so row numbers are
      * the rank within the type. Message ids are kept a batch per request (one row, ids
      * NUL-separated) instead of a row each. */
-    "CREATE TABLE events_v2(id INTEGER PRIMARY KEY, person INTEGER NOT NULL, ts INTEGER NOT NULL, props TEXT);"
+    {"CREATE TABLE events_v2(id INTEGER PRIMARY KEY, person INTEGER NOT NULL, ts INTEGER NOT NULL, props TEXT);"
     "INSERT INTO events_v2(id, person, ts, props)"
     " SELECT (type << 32) | (ROW_NUMBER() OVER (PARTITION BY type ORDER BY id) - 1), person, ts, props"
     " FROM events;"
@@ -69,7 +80,15 @@ static const char *const migrations[] = {
     "INSERT INTO message_batches(at, source, ids)"
     " SELECT at, source, CAST(message_id AS BLOB) FROM message_ids ORDER BY rowid;"
     "DROP TABLE message_ids;"
-    "CREATE INDEX message_batches_at ON message_batches(at);",
+    "CREATE INDEX message_batches_at ON message_batches(at);", NULL},
+
+    /* 3: events packed in blocks (evblock.h): one row per run of up to EVBLOCK_MAX_ROWS
+     * consecutive rows of one type, keyed type << 32 | first row, instead of one row
+     * per event. n (the rows covered) precedes the blob so that finding the block of
+     * a row reads no overflow page. The C step packs version 2's events, in key order,
+     * and drops the events table. */
+    {"CREATE TABLE event_blocks(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, data BLOB NOT NULL);",
+     migrate_events_to_blocks},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -85,9 +104,12 @@ enum stmt_id {
     ST_ROLLBACK_TO,
     ST_PERSON_PUT,
     ST_PERSON_DELETE,
-    ST_EVENT_SET_PERSON,
-    ST_EVENT_DELETE,
-    ST_EVENT_INSERT,
+    ST_BLOCK_INSERT,
+    ST_BLOCK_UPDATE,
+    ST_BLOCK_DELETE,
+    ST_BLOCK_AT,
+    ST_BLOCK_PREV,
+    ST_BLOCK_NEXT,
     ST_ATTRIBUTE_PUT,
     ST_ATTRIBUTE_DELETE,
     ST_EVENT_TYPE_PUT,
@@ -98,7 +120,7 @@ enum stmt_id {
     ST_LOAD_EVENT_TYPES,
     ST_LOAD_PROPERTIES,
     ST_LOAD_PEOPLE,
-    ST_LOAD_EVENTS,
+    ST_LOAD_BLOCKS,
     ST_LOAD_MESSAGES,
     ST_PERSON_GET,
     ST_COUNT_PEOPLE,
@@ -119,9 +141,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " ON CONFLICT(id) DO UPDATE SET public_id = excluded.public_id,"
                       " attrs = excluded.attrs",
     [ST_PERSON_DELETE] = "DELETE FROM people WHERE id = ?1",
-    [ST_EVENT_SET_PERSON] = "UPDATE events SET person = ?2 WHERE id = ?1",
-    [ST_EVENT_DELETE] = "DELETE FROM events WHERE id = ?1",
-    [ST_EVENT_INSERT] = "INSERT INTO events(id, person, ts, props) VALUES(?1, ?2, ?3, ?4)",
+    [ST_BLOCK_INSERT] = "INSERT INTO event_blocks(id, n, data) VALUES(?1, ?2, ?3)",
+    [ST_BLOCK_UPDATE] = "UPDATE event_blocks SET data = ?2 WHERE id = ?1",
+    [ST_BLOCK_DELETE] = "DELETE FROM event_blocks WHERE id = ?1",
+    [ST_BLOCK_AT] = "SELECT id, n, data FROM event_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
+    [ST_BLOCK_PREV] = "SELECT id, n FROM event_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
+    [ST_BLOCK_NEXT] = "SELECT id FROM event_blocks WHERE id > ?1 ORDER BY id LIMIT 1",
     [ST_ATTRIBUTE_PUT] = "INSERT INTO attributes(name, type, declared) VALUES(?1, ?2, ?3)"
                          " ON CONFLICT(name) DO UPDATE SET type = excluded.type,"
                          " declared = excluded.declared",
@@ -136,7 +161,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LOAD_EVENT_TYPES] = "SELECT id, name FROM event_types ORDER BY id",
     [ST_LOAD_PROPERTIES] = "SELECT type, name, ptype FROM properties ORDER BY rowid",
     [ST_LOAD_PEOPLE] = "SELECT id, public_id, attrs FROM people ORDER BY id",
-    [ST_LOAD_EVENTS] = "SELECT id, person, ts, props FROM events ORDER BY id",
+    [ST_LOAD_BLOCKS] = "SELECT id, n, data FROM event_blocks ORDER BY id",
     [ST_LOAD_MESSAGES] = "SELECT source, ids, at FROM message_batches WHERE at >= ?1"
                          " ORDER BY rowid",
     [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
@@ -149,6 +174,18 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT];
     int lock_fd;          /* flock(LOCK_EX) on DIR/segd.lock, held until close */
     int fail_countdown;   /* store_fail_nth_write: fail when it reaches 0; 0 = off */
+    /* Appended events wait here, as runs, until COMMIT writes each run as one block
+     * (or a merge, erasure or load needs them in the table first: written stays set).
+     * runs[0 .. n_runs) are in use; up to runs_alloc keep their buffers for reuse. */
+    evrun *runs;
+    size_t n_runs, runs_alloc;
+    /* The runs as SAVEPOINT found them, for ROLLBACK TO: run contents only grow, so
+     * the lengths (and written flags, limits) say exactly what to undo. */
+    struct run_mark { uint32_t n; size_t bytes_len; int written; uint64_t limit; } *marks;
+    size_t n_marks, marks_cap;
+    evrun edit;           /* a block unpacked for a merge or erasure */
+    char *block_buf;      /* encoded block bytes */
+    size_t block_cap;
     char *scratch;        /* store_messages_put's blob, reused */
     size_t scratch_cap;
 };
@@ -372,7 +409,9 @@ static int migrate(store *s, const char *db_path, segd_error *err)
     for (long long v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
         int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL);
+            rc = sqlite3_exec(s->db, migrations[v - 1].sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && migrations[v - 1].step)
+            rc = migrations[v - 1].step(s->db);
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %lld",
                  STORE_APPLICATION_ID, v);
         if (rc == SQLITE_OK)
@@ -392,6 +431,51 @@ static int migrate(store *s, const char *db_path, segd_error *err)
         }
     }
     return 0;
+}
+
+/* Migration 3's step: version 2's events (a row each, key type << 32 | row) packed
+ * into blocks of consecutive rows of one type, in key order; then the table goes.
+ * Returns an SQLite code. */
+static int migrate_events_to_blocks(sqlite3 *db)
+{
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    evrun r;
+    char *buf = NULL;
+    size_t cap = 0;
+    int have = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT id, person, ts, props FROM events ORDER BY id", -1, &sel, NULL);
+
+    evrun_init(&r);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "INSERT INTO event_blocks(id, n, data) VALUES(?1, ?2, ?3)", -1, &ins, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        sqlite3_int64 key = sqlite3_column_int64(sel, 0);
+        int type = (int)(key >> 32);
+        uint32_t row = (uint32_t)key;
+        if (have && (r.type != type || (uint64_t)r.first + r.n != row || r.n >= EVBLOCK_MAX_ROWS)) {
+            rc = insert_block(ins, &r, &buf, &cap);
+            have = 0;
+            if (rc != SQLITE_OK)
+                break;
+        }
+        if (!have) {
+            evrun_reset(&r, type, row);
+            have = 1;
+        }
+        size_t len;
+        const char *props = column_text(sel, 3, &len);
+        evrun_append(&r, (uint32_t)sqlite3_column_int64(sel, 1), sqlite3_column_int64(sel, 2), props, len);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = have ? insert_block(ins, &r, &buf, &cap) : SQLITE_OK;
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    evrun_release(&r);
+    free(buf);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "DROP TABLE events", NULL, NULL, NULL);
+    return rc;
 }
 
 static int prepare_all(store *s, segd_error *err)
@@ -467,6 +551,12 @@ void store_close(store *s)
     /* Only after the database is closed may another segd take the directory. */
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    for (size_t i = 0; i < s->runs_alloc; i++)
+        evrun_release(&s->runs[i]);
+    free(s->runs);
+    free(s->marks);
+    evrun_release(&s->edit);
+    free(s->block_buf);
     free(s->scratch);
     free(s);
 }
@@ -478,15 +568,68 @@ int store_begin(store *s)
     return stmt_run(s, ST_BEGIN, SQLITE_OK, "begin");
 }
 
+/* ---- runs of appended events ---- */
+
+/* An event's key, and a block's: its type in the high 32 bits, its (first) row below. */
+static sqlite3_int64 event_key(int type, uint32_t row)
+{
+    return (sqlite3_int64)type << 32 | row;
+}
+
+/* Inserts the run as one block row with the given statement (store's or a
+ * migration's); returns an SQLite code. */
+static int insert_block(sqlite3_stmt *st, const evrun *r, char **buf, size_t *cap)
+{
+    size_t len = evblock_encode(r, buf, cap);
+    int rc = sqlite3_bind_int64(st, 1, event_key(r->type, r->first));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, r->n);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(st, 3, *buf, len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Writes every run not yet in the table as a block. */
+static int flush_runs(store *s)
+{
+    for (size_t i = 0; i < s->n_runs; i++) {
+        evrun *r = &s->runs[i];
+        if (r->written || r->n == 0)
+            continue;
+        int rc = insert_block(s->stmt[ST_BLOCK_INSERT], r, &s->block_buf, &s->block_cap);
+        if (rc != SQLITE_OK)
+            return store_error(s, "write event block", rc);
+        r->written = 1;
+    }
+    return 0;
+}
+
+/* Forgets every run (the transaction ended), keeping the buffers. */
+static void clear_runs(store *s)
+{
+    s->n_runs = 0;
+    s->n_marks = 0;
+}
+
 int store_commit(store *s)
 {
     if (injected_fault(s, "commit"))
         return SEGD_EIO;
-    return stmt_run(s, ST_COMMIT, SQLITE_OK, "commit");
+    int rc = flush_runs(s);
+    if (rc == 0)
+        rc = stmt_run(s, ST_COMMIT, SQLITE_OK, "commit");
+    if (rc == 0)
+        clear_runs(s);
+    return rc;
 }
 
 int store_rollback(store *s)
 {
+    clear_runs(s);
     /* SQLite may already have rolled back (a failed COMMIT after an I/O error). */
     if (sqlite3_get_autocommit(s->db))
         return 0;
@@ -495,7 +638,16 @@ int store_rollback(store *s)
 
 int store_savepoint(store *s)
 {
-    return stmt_run(s, ST_SAVEPOINT, SQLITE_OK, "savepoint");
+    int rc = stmt_run(s, ST_SAVEPOINT, SQLITE_OK, "savepoint");
+    if (rc == 0) {
+        s->marks = xgrow(s->marks, sizeof *s->marks, &s->marks_cap, s->n_runs + 1, 16);
+        for (size_t i = 0; i < s->n_runs; i++) {
+            const evrun *r = &s->runs[i];
+            s->marks[i] = (struct run_mark){r->n, r->bytes_len, r->written, r->limit};
+        }
+        s->n_marks = s->n_runs;
+    }
+    return rc;
 }
 
 int store_release(store *s)
@@ -508,6 +660,16 @@ int store_rollback_to(store *s)
     /* Not RELEASE after a failed ROLLBACK TO: that would keep the request's rows. */
     int rc = stmt_run(s, ST_ROLLBACK_TO, SQLITE_OK, "rollback to savepoint");
 
+    /* the runs as they were: blocks written since are gone with the savepoint */
+    for (size_t i = 0; i < s->n_marks && i < s->n_runs; i++) {
+        evrun *r = &s->runs[i];
+        r->n = s->marks[i].n;
+        r->bytes_len = s->marks[i].bytes_len;
+        r->written = s->marks[i].written;
+        r->limit = s->marks[i].limit;
+    }
+    if (s->n_runs > s->n_marks)
+        s->n_runs = s->n_marks;
     if (rc == 0)
         rc = stmt_run(s, ST_RELEASE, SQLITE_OK, "release savepoint");
     return rc;
@@ -541,55 +703,231 @@ int store_person_delete(store *s, uint32_t id)
     return stmt_run(s, ST_PERSON_DELETE, sqlite3_bind_int64(s->stmt[ST_PERSON_DELETE], 1, id), "delete person");
 }
 
-/* An event's rowid: its type in the high 32 bits, its row in that type's log below. */
-static sqlite3_int64 event_key(int type, uint32_t row)
+/* The block of `type` that holds or precedes row: 1 with its first row and n, 0 when
+ * the type has no block at or before row, or a negative code. */
+static int block_before(store *s, int type, uint32_t row, uint32_t *first, uint32_t *n)
 {
-    return (sqlite3_int64)type << 32 | row;
+    sqlite3_stmt *st = s->stmt[ST_BLOCK_PREV];
+    int rc = sqlite3_bind_int64(st, 1, event_key(type, row)), ret = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 id = sqlite3_column_int64(st, 0);
+        if ((int)(id >> 32) == type) {
+            *first = (uint32_t)id;
+            *n = (uint32_t)sqlite3_column_int64(st, 1);
+            ret = 1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = store_error(s, "find event block", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
 }
 
-int store_event_set_person(store *s, int type, uint32_t row, uint32_t person)
+/* The first row of the type's next block after row, or 2^32 when there is none (or a
+ * negative code). */
+static int64_t block_after(store *s, int type, uint32_t row)
 {
-    sqlite3_stmt *st = s->stmt[ST_EVENT_SET_PERSON];
+    sqlite3_stmt *st = s->stmt[ST_BLOCK_NEXT];
+    int rc = sqlite3_bind_int64(st, 1, event_key(type, row));
+    int64_t ret = (int64_t)UINT32_MAX + 1;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 id = sqlite3_column_int64(st, 0);
+        if ((int)(id >> 32) == type)
+            ret = (uint32_t)id;
+    } else if (rc != SQLITE_DONE) {
+        ret = store_error(s, "find event block", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Starts a run at (type, row) after checking that no stored block or waiting run holds
+ * the key (the engine never reuses a row: a taken key is an inconsistency, SEGD_EIO).
+ * Its limit is the next block or run of the type, and runs below it stop at row. */
+static int start_run(store *s, int type, uint32_t row, evrun **out)
+{
+    uint64_t limit = (uint64_t)UINT32_MAX + 1;
+    uint32_t first, n;
     int rc;
 
-    if (injected_fault(s, "move event"))
-        return SEGD_EIO;
-    if (type < 0)
-        return SEGD_EINVAL;
-    rc = sqlite3_bind_int64(st, 1, event_key(type, row));
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, person);
-    return stmt_run(s, ST_EVENT_SET_PERSON, rc, "move event");
-}
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const evrun *r = &s->runs[i];
+        if (r->type != type)
+            continue;
+        if (r->first <= row && row < (uint64_t)r->first + r->n)
+            goto taken;
+        if (r->first > row && r->first < limit)
+            limit = r->first;
+    }
+    if ((rc = block_before(s, type, row, &first, &n)) < 0)
+        return rc;
+    if (rc == 1 && row < (uint64_t)first + n)
+        goto taken;
+    int64_t next = block_after(s, type, row);
+    if (next < 0)
+        return (int)next;
+    if ((uint64_t)next < limit)
+        limit = (uint64_t)next;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        evrun *r = &s->runs[i];
+        if (r->type == type && r->first < row && r->limit > row)
+            r->limit = row;
+    }
+    if (s->n_runs == s->runs_alloc) {
+        size_t old = s->runs_alloc;
+        s->runs = xgrow(s->runs, sizeof *s->runs, &s->runs_alloc, s->n_runs + 1, 16);
+        for (size_t i = old; i < s->runs_alloc; i++)
+            evrun_init(&s->runs[i]);
+    }
+    *out = &s->runs[s->n_runs++];
+    evrun_reset(*out, type, row);
+    (*out)->limit = limit;
+    return 0;
 
-int store_event_delete(store *s, int type, uint32_t row)
-{
-    if (injected_fault(s, "delete event"))
-        return SEGD_EIO;
-    if (type < 0)
-        return SEGD_EINVAL;
-    return stmt_run(s, ST_EVENT_DELETE, sqlite3_bind_int64(s->stmt[ST_EVENT_DELETE], 1, event_key(type, row)),
-                    "delete event");
+taken:
+    fprintf(stderr, "segd: store: insert event: type %d row %u is stored already\n", type, row);
+    return SEGD_EIO;
 }
 
 int store_event_insert(store *s, int type, uint32_t row, uint32_t person, int64_t time_ms,
                        const char *props_json, size_t len)
 {
-    sqlite3_stmt *st = s->stmt[ST_EVENT_INSERT];
+    evrun *r = NULL;
     int rc;
 
     if (injected_fault(s, "insert event"))
         return SEGD_EIO;
-    if (type < 0)
+    if (type < 0 || (props_json && len >= EVBLOCK_HOLE - 1))
         return SEGD_EINVAL;
-    rc = sqlite3_bind_int64(st, 1, event_key(type, row));
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, person);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 3, time_ms);
-    if (rc == SQLITE_OK)
-        rc = bind_text(st, 4, props_json, len);
-    return stmt_run(s, ST_EVENT_INSERT, rc, "insert event");
+    /* the type's open run, if this row continues it: the newest run is the likely one */
+    for (size_t i = s->n_runs; i-- > 0;) {
+        evrun *x = &s->runs[i];
+        if (x->type == type && !x->written && x->n < EVBLOCK_MAX_ROWS &&
+            (uint64_t)x->first + x->n == row && row < x->limit) {
+            r = x;
+            break;
+        }
+    }
+    if (!r && (rc = start_run(s, type, row, &r)) != 0)
+        return rc;
+    evrun_append(r, person, time_ms, props_json, len);
+    if (sqlite3_get_autocommit(s->db)) {      /* no transaction: stored at once, as SQLite would */
+        rc = flush_runs(s);
+        clear_runs(s);
+        return rc;
+    }
+    return 0;
+}
+
+static int cmp_event_key(const void *a, const void *b)
+{
+    const store_event_key *x = a, *y = b;
+    sqlite3_int64 kx = event_key(x->type, x->row), ky = event_key(y->type, y->row);
+    return kx < ky ? -1 : kx > ky;
+}
+
+/* Rewrites the blocks holding the keys: gives their events to `person` (move) or
+ * makes them holes (erase; a block of holes only is deleted). Missing keys are
+ * skipped. One read and one write per block touched. */
+static int edit_events(store *s, const store_event_key *keys, size_t n, int erase, uint32_t person,
+                       const char *what)
+{
+    int rc = 0;
+
+    if (injected_fault(s, what))
+        return SEGD_EIO;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].type < 0)
+            return SEGD_EINVAL;
+    if (n == 0)
+        return 0;
+    if ((rc = flush_runs(s)) != 0)          /* the events may still wait in runs */
+        return rc;
+    store_event_key *sorted = xmalloc(n * sizeof *sorted);
+    memcpy(sorted, keys, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_event_key);
+    for (size_t i = 0; i < n && rc == 0;) {
+        sqlite3_stmt *st = s->stmt[ST_BLOCK_AT];
+        int type = sorted[i].type;
+        int step = sqlite3_bind_int64(st, 1, event_key(type, sorted[i].row));
+        uint32_t first = 0, rows = 0;
+        int found = 0;
+        if (step == SQLITE_OK)
+            step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            sqlite3_int64 id = sqlite3_column_int64(st, 0);
+            first = (uint32_t)id;
+            rows = (uint32_t)sqlite3_column_int64(st, 1);
+            found = (int)(id >> 32) == type && sorted[i].row < (uint64_t)first + rows;
+            if (found && evblock_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), type,
+                                        first, rows, &s->edit) != 0) {
+                fprintf(stderr, "segd: store: %s: event block (%d, %u) is damaged\n", what, type, first);
+                rc = SEGD_EIO;
+            }
+        } else if (step != SQLITE_DONE) {
+            rc = store_error(s, what, step);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != 0)
+            break;
+        if (!found) {
+            i++;
+            continue;
+        }
+        for (; i < n && sorted[i].type == type && sorted[i].row < (uint64_t)first + rows; i++) {
+            uint32_t k = sorted[i].row - first;
+            if (s->edit.lens[k] == EVBLOCK_HOLE)
+                continue;
+            if (erase)
+                evrun_hole(&s->edit, k);
+            else
+                s->edit.persons[k] = person;
+        }
+        if (evrun_all_holes(&s->edit)) {
+            rc = stmt_run(s, ST_BLOCK_DELETE, sqlite3_bind_int64(s->stmt[ST_BLOCK_DELETE], 1, event_key(type, first)),
+                          what);
+        } else {
+            size_t len = evblock_encode(&s->edit, &s->block_buf, &s->block_cap);
+            sqlite3_stmt *up = s->stmt[ST_BLOCK_UPDATE];
+            int b = sqlite3_bind_int64(up, 1, event_key(type, first));
+            if (b == SQLITE_OK)
+                b = sqlite3_bind_blob64(up, 2, s->block_buf, len, SQLITE_STATIC);
+            rc = stmt_run(s, ST_BLOCK_UPDATE, b, what);
+        }
+    }
+    free(sorted);
+    return rc;
+}
+
+int store_events_set_person(store *s, const store_event_key *keys, size_t n, uint32_t person)
+{
+    return edit_events(s, keys, n, 0, person, "move events");
+}
+
+int store_events_delete(store *s, const store_event_key *keys, size_t n)
+{
+    return edit_events(s, keys, n, 1, 0, "delete events");
+}
+
+int store_event_set_person(store *s, int type, uint32_t row, uint32_t person)
+{
+    store_event_key k = {type, row};
+    return edit_events(s, &k, 1, 0, person, "move event");
+}
+
+int store_event_delete(store *s, int type, uint32_t row)
+{
+    store_event_key k = {type, row};
+    return edit_events(s, &k, 1, 1, 0, "delete event");
 }
 
 int store_attribute_put(store *s, const char *name, const char *type_name, int declared)
@@ -726,17 +1064,31 @@ int store_load_people(store *s, store_person_cb cb, void *ctx)
 
 int store_load_events(store *s, store_event_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = s->stmt[ST_LOAD_EVENTS];
+    sqlite3_stmt *st = s->stmt[ST_LOAD_BLOCKS];
     int rc = SQLITE_DONE, cb_rc = 0;
 
+    if (!sqlite3_get_autocommit(s->db) && (cb_rc = flush_runs(s)) != 0)
+        return cb_rc;
     while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 id = sqlite3_column_int64(st, 0);
+        int type = (int)(id >> 32);
+        uint32_t first = (uint32_t)id, n = (uint32_t)sqlite3_column_int64(st, 1);
+        evblock_iter it;
+        if (evblock_open(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), n, &it) != 0) {
+            fprintf(stderr, "segd: store: load events: event block (%d, %u) is damaged\n", type, first);
+            cb_rc = SEGD_EIO;
+            break;
+        }
+        uint32_t person, row = first;
+        int64_t t;
+        const char *props;
         size_t len;
-        sqlite3_int64 key = sqlite3_column_int64(st, 0);
-        const char *props = column_text(st, 3, &len);
-        cb_rc = cb(ctx, (int)(key >> 32), (uint32_t)key, (uint32_t)sqlite3_column_int64(st, 1),
-                   sqlite3_column_int64(st, 2), props, len);
+        int hole;
+        for (; cb_rc == 0 && evblock_next(&it, &person, &t, &props, &len, &hole); row++)
+            if (!hole)
+                cb_rc = cb(ctx, type, row, person, t, props, len);
     }
-    return load_finish(s, ST_LOAD_EVENTS, rc, cb_rc, "load events");
+    return load_finish(s, ST_LOAD_BLOCKS, rc, cb_rc, "load events");
 }
 
 int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *ctx)

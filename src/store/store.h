@@ -3,7 +3,8 @@
  * Owns: the schema and its numbered migrations, the data-directory lock (a second
  * segd on the same directory is refused), transactions and savepoints, and the rows
  * for people (one JSON object of attributes per person), the attribute / event-type /
- * property catalogs, events (properties as a JSON object) and recent message ids.
+ * property catalogs, events (properties as a JSON object, packed in blocks of
+ * consecutive rows of one type: evblock.h) and recent message ids.
  * Knows nothing of HTTP or of the engine's layout: it stores and returns what ingest/
  * gives it. Workload: appends in large group-committed transactions; full scans only
  * when the engine is rebuilt at start.
@@ -26,7 +27,7 @@
 typedef struct store store;
 
 /* The schema version this build writes; migrations run up to it on open. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens (creating if needed) the data directory `dir` and DIR/segd.db, takes an
  * exclusive lock on DIR/segd.lock (a second process gets 503-style error with code
@@ -72,25 +73,44 @@ int store_rollback_to(store *s);
  * one JSON object (the engine's current state for that person). */
 int store_person_put(store *s, uint32_t id, uint64_t public_id, const char *attrs_json, size_t len);
 
-/* Deletes a person's row (erasure deletes their events one by one with
- * store_event_delete first). Missing is not an error. */
+/* Deletes a person's row (erasure deletes their events with store_events_delete
+ * first). Missing is not an error. */
 int store_person_delete(store *s, uint32_t id);
 
-/* Events are keyed by their event type and their row in that type's log in the engine
- * (rowid = type << 32 | row). The engine never reuses a row, also after erasure (it
- * leaves a hole), so the key is stable across restarts; appends go to the end of each
- * type's key range and need no secondary index, and a merge or an erasure touches only
- * the person's own rows, which the engine lists. */
+/* Events are keyed by their event type and their row in that type's log in the engine.
+ * The engine never reuses a row, also after erasure (it leaves a hole), so the key is
+ * stable across restarts. The store keeps them in blocks (evblock.h): one row of the
+ * event_blocks table per run of up to EVBLOCK_MAX_ROWS consecutive rows of one type,
+ * keyed type << 32 | first row. Inside a transaction, appended events wait in memory,
+ * one run per type, and COMMIT writes each run as one block: a bulk import writes a
+ * few blocks per chunk instead of a row per event. A savepoint covers them like any
+ * row (ROLLBACK TO drops the ones appended since). A merge or an erasure rewrites the
+ * blocks holding the events it names. */
+typedef struct store_event_key {
+    int type;
+    uint32_t row;
+} store_event_key;
 
 /* Appends an event: its type and row, person, time, and properties as a JSON object
- * (props_json may be NULL for none). */
+ * (props_json may be NULL for none). Inside a transaction it waits for COMMIT (a
+ * failure to write it then fails the commit); outside, it is written at once.
+ * SEGD_EIO when the key is stored already (also among the waiting ones), SEGD_EINVAL
+ * for a negative type. */
 int store_event_insert(store *s, int type, uint32_t row, uint32_t person, int64_t time_ms,
                        const char *props_json, size_t len);
 
-/* Gives one event to another person (a merge). Missing is not an error. */
-int store_event_set_person(store *s, int type, uint32_t row, uint32_t person);
+/* Gives events to another person (a merge): one read and write per block touched.
+ * Missing keys are skipped; SEGD_EINVAL for a negative type. One write for
+ * store_fail_nth_write, however many keys. */
+int store_events_set_person(store *s, const store_event_key *keys, size_t n, uint32_t person);
 
-/* Deletes one event (erasure). Missing is not an error. */
+/* Deletes events (erasure): their rows become holes, their person, time and
+ * properties gone; a block left with holes only is deleted. Missing keys are skipped.
+ * One write for store_fail_nth_write. */
+int store_events_delete(store *s, const store_event_key *keys, size_t n);
+
+/* One event: store_events_set_person / store_events_delete of one key. */
+int store_event_set_person(store *s, int type, uint32_t row, uint32_t person);
 int store_event_delete(store *s, int type, uint32_t row);
 
 /* Catalog rows. type_name is segd_type_name()'s form. declared is 1 when the type came
@@ -138,7 +158,8 @@ int store_integrity_check(store *s);
 
 /* Test hook: the next `n`th write call (1 = the next one) fails with SEGD_EIO, as a
  * full disk would; 0 disarms. Lets tests prove that a failing write loses nothing
- * else. Counted: person_put/delete, event_insert/set_person/delete, attribute_put/delete,
+ * else. Counted: person_put/delete, event_insert, events_set_person/delete (and their
+ * one-event forms), attribute_put/delete,
  * event_type_put, property_put, messages_put and commit; not begin, savepoints,
  * rollbacks, prune_messages or reads. The fault fires once and touches nothing. */
 void store_fail_nth_write(store *s, int n);
