@@ -539,21 +539,6 @@ static int apply_fields_to_person(ingest *ing, person_id id, const ingest_fields
     return 0;
 }
 
-/* The properties object as sent, printed into the writer's reusable buffer (valid
- * until the next call): no allocation per event. */
-static const char *print_props(ingest *ing, cJSON *props)
-{
-    if (ing->print_cap == 0) {
-        ing->print_cap = 4096;
-        ing->print_buf = xmalloc(ing->print_cap);
-    }
-    while (!cJSON_PrintPreallocated(props, ing->print_buf, (int)ing->print_cap, 0)) {
-        ing->print_cap *= 2;                      /* cJSON says only "did not fit" */
-        ing->print_buf = xrealloc(ing->print_buf, ing->print_cap);
-    }
-    return ing->print_buf;
-}
-
 /* The event type called name, declared in engine and store if new. Returns 0 or a
  * negative code; *type is set on success. */
 static int ensure_event_type(ingest *ing, const char *name, int *type)
@@ -575,7 +560,7 @@ static int ensure_prop(ingest *ing, int type, const char *name, segd_type ptype,
     return store_property_put(ing->st, type, name, segd_type_name(ptype));
 }
 
-static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_json)
+static int append_event(ingest *ing, person_id id, ingest_msg *m)
 {
     int type;
     int rc = ensure_event_type(ing, m->event, &type);
@@ -596,8 +581,7 @@ static int append_event(ingest *ing, person_id id, ingest_msg *m, cJSON *props_j
     }
     uint32_t row = engine_event_rows(ing->eng, type);     /* the row the engine appends next */
     if (rc == 0) {
-        const char *text = props_json && props_json->child ? print_props(ing, props_json) : NULL;
-        rc = store_event_insert(ing->st, type, row, id, m->timestamp, text, text ? strlen(text) : 0);
+        rc = store_event_insert(ing->st, type, row, id, m->timestamp, m->props_text, m->props_len);
     }
     if (rc == 0) {
         int64_t got = engine_event_append(ing->eng, id, type, m->timestamp, n, props, vals);
@@ -682,17 +666,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
     case INGEST_PAGE:
     case INGEST_SCREEN: {
         if ((rc = resolve_person(ing, m, t, &id))) return rc;
-        cJSON *props = item ? cJSON_GetObjectItemCaseSensitive(item, "properties") : NULL;
-        cJSON *name = item && m->kind != INGEST_TRACK ? cJSON_GetObjectItemCaseSensitive(item, "name") : NULL;
-        cJSON *copy = NULL;
-        if (name && cJSON_IsString(name) && (!props || !cJSON_GetObjectItemCaseSensitive(props, "name"))) {
-            copy = props && cJSON_IsObject(props) ? cJSON_Duplicate(props, 1) : cJSON_CreateObject();
-            cJSON_AddStringToObject(copy, "name", name->valuestring);
-            props = copy;
-        }
-        rc = append_event(ing, id, m, cJSON_IsObject(props) ? props : NULL);
-        cJSON_Delete(copy);
-        if (rc) return rc;
+        if ((rc = append_event(ing, id, m))) return rc;     /* props printed by ingest_prepare */
         op->applied_events++;
         break;
     }
@@ -790,7 +764,8 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
     for (size_t i = 0; i < op->n_msgs && rc == 0; i++) {
         ingest_msg *m = &op->msgs[i];
         if (m->message_id) {
-            if (dedup_insert(ing->dedup, op->source, m->message_id, now, since)) {
+            if (m->has_dedup ? dedup_insert_key(ing->dedup, &m->dedup, now, since)
+                             : dedup_insert(ing->dedup, op->source, m->message_id, now, since)) {
                 op->deduplicated++;
                 continue;
             }

@@ -118,11 +118,8 @@ int dedup_contains(const dedup_set *d, const char *source, const char *id, int64
     return e && (int64_t)e->minute * 60000 + 59999 >= since_ms;
 }
 
-int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms, int64_t since_ms)
+static int insert_hashed(dedup_set *d, uint64_t h1, uint32_t h2, int64_t at_ms, int64_t since_ms)
 {
-    uint64_t h1;
-    uint32_t h2;
-    hash_pair(source, id, &h1, &h2);
     entry *e = find(d, h1, h2);
     if (e) {
         if ((int64_t)e->minute * 60000 + 59999 >= since_ms) return 1;
@@ -132,6 +129,19 @@ int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms
     if ((d->used + 1) * 4 > d->cap * 3) rehash(d, INT64_MIN);
     insert_raw(d, h1, h2, minute_of(at_ms));
     return 0;
+}
+
+int dedup_insert(dedup_set *d, const char *source, const char *id, int64_t at_ms, int64_t since_ms)
+{
+    uint64_t h1;
+    uint32_t h2;
+    hash_pair(source, id, &h1, &h2);
+    return insert_hashed(d, h1, h2, at_ms, since_ms);
+}
+
+int dedup_insert_key(dedup_set *d, const dedup_key *k, int64_t at_ms, int64_t since_ms)
+{
+    return insert_hashed(d, k->h1, k->h2, at_ms, since_ms);
 }
 
 void dedup_add(dedup_set *d, const char *source, const char *id, int64_t at_ms)

@@ -44,6 +44,10 @@ void dedup_key_of(const char *source, const char *id, int64_t at_ms, dedup_key *
  * minute. */
 void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n);
 
+/* dedup_insert for a pair hashed ahead (by dedup_key_of, on another thread: the
+ * writer then only probes). k->minute is ignored: the pair counts as seen at at_ms. */
+int dedup_insert_key(dedup_set *d, const dedup_key *k, int64_t at_ms, int64_t since_ms);
+
 /* Removes (source, id); used when the transaction that added it failed. */
 void dedup_remove(dedup_set *d, const char *source, const char *id);
 

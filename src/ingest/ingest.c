@@ -11,6 +11,7 @@
 #include "../base/base32.h"
 #include "../base/timefmt.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,7 +297,6 @@ void ingest_close(ingest *ing)
     engine_free(ing->eng);
     dedup_free(ing->dedup);
     free(ing->created_pinned);
-    free(ing->print_buf);
     pthread_rwlock_destroy(&ing->lock);
     pthread_mutex_destroy(&ing->queue_lock);
     pthread_mutex_destroy(&ing->stats_lock);
@@ -395,6 +395,8 @@ struct ingest_batch {
     ingest_msg *msgs;
     size_t n;
     int is_batch;
+    char *props;                  /* the events' printed properties, back to back */
+    size_t props_cap;
 };
 
 void ingest_batch_free(ingest_batch *b)
@@ -402,6 +404,7 @@ void ingest_batch_free(ingest_batch *b)
     if (!b) return;
     for (size_t k = 0; k < b->n; k++) ingest_msg_release(&b->msgs[k]);
     free(b->msgs);
+    free(b->props);
     free(b);
 }
 
@@ -445,6 +448,32 @@ static void explain_bad_batch(ingest *ing, const char *source, ingest_msg *m, si
     snprintf(err->message, sizeof err->message,
              "%d message(s) of the batch are invalid (see \"errors\"; the first: %.300s); fix them and send the batch again: nothing of it was applied",
              cJSON_GetArraySize(errors), first);
+}
+
+/* Work for each message that needs no engine, done here on the caller's thread (an
+ * HTTP thread, the import's parser) rather than on the one writer thread: the
+ * properties printed as the store keeps them, and the messageId hashed for dedup. */
+static void prepare_for_writer(ingest_batch *b)
+{
+    size_t used = 0, *at = xmalloc((b->n ? b->n : 1) * sizeof *at);
+    for (size_t i = 0; i < b->n; i++) {
+        ingest_msg *m = &b->msgs[i];
+        at[i] = SIZE_MAX;
+        if (m->message_id) {
+            dedup_key_of(b->source, m->message_id, 0, &m->dedup);
+            m->has_dedup = 1;
+        }
+        if (m->kind != INGEST_TRACK && m->kind != INGEST_PAGE && m->kind != INGEST_SCREEN) continue;
+        size_t len;
+        if (ingest_print_props(m->item, m->kind, &b->props, &b->props_cap, used, &len)) {
+            at[i] = used;
+            m->props_len = len;
+            used += len + 1;
+        }
+    }
+    for (size_t i = 0; i < b->n; i++)     /* the arena has stopped moving */
+        if (at[i] != SIZE_MAX) b->msgs[i].props_text = b->props + at[i];
+    free(at);
 }
 
 ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,
@@ -493,6 +522,7 @@ ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int k
         else cJSON_Delete(errors);
         return NULL;
     }
+    prepare_for_writer(b);
     return b;
 }
 

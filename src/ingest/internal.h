@@ -59,7 +59,13 @@ typedef struct ingest_msg {
     const char *key;
     const char *attr_name;        /* DECLARE / DROP */
     segd_type attr_type;
-    cJSON *item;                  /* the message object itself (event properties are stored as sent) */
+    cJSON *item;                  /* the message object itself */
+    /* Filled by ingest_prepare on the caller's thread, so the writer does not have to: */
+    const char *props_text;       /* track/page/screen: the properties as stored (printed
+                                     JSON, in the batch's arena), or NULL for none */
+    size_t props_len;
+    dedup_key dedup;              /* the (source, messageId) hash, when has_dedup */
+    int has_dedup;
 } ingest_msg;
 
 /* A request waiting for the writer: its messages and, once done, its result. */
@@ -105,8 +111,6 @@ struct ingest {
     int fail_nth_write;           /* test hook, read by the writer */
     uint64_t random_pool[64];     /* random public ids drawn ahead (writer thread) */
     size_t random_left;
-    char *print_buf;              /* the writer's buffer for printing event properties */
-    size_t print_cap;
     ingest_stats stats;
     pthread_mutex_t stats_lock;
 };
@@ -130,6 +134,12 @@ int ingest_resolve_value(const ingest_field *f, segd_type type, segd_value *out)
 /* normalize.c: parses a JSON array of strings into an owned array (strings point into
  * the tree). Returns 0 or fills err naming `what`. */
 int ingest_string_array(cJSON *arr, const char *what, const char ***items, size_t *n, segd_error *err);
+
+/* normalize.c: prints the properties of a track / page / screen message as the store
+ * keeps them (the "properties" object as sent; page and screen add "name") at
+ * (*buf)[at..], growing *buf (*cap bytes). Returns 1 and the text's length in *len,
+ * or 0 when the event has no properties (none, or an empty object). */
+int ingest_print_props(cJSON *item, int kind, char **buf, size_t *cap, size_t at, size_t *len);
 
 /* normalize.c: frees the names and values of fields (not the cJSON tree). */
 void ingest_fields_release(ingest_fields *f);

@@ -427,3 +427,28 @@ int ingest_normalize_message(cJSON *obj, int kind, int index, size_t max_bytes, 
     }
     return 0;
 }
+
+/* See internal.h. */
+int ingest_print_props(cJSON *item, int kind, char **buf, size_t *cap, size_t at, size_t *len)
+{
+    cJSON *props = item ? cJSON_GetObjectItemCaseSensitive(item, "properties") : NULL;
+    cJSON *name = item && kind != INGEST_TRACK ? cJSON_GetObjectItemCaseSensitive(item, "name") : NULL;
+    cJSON *copy = NULL;
+    if (name && cJSON_IsString(name) && (!props || !cJSON_GetObjectItemCaseSensitive(props, "name"))) {
+        /* page / screen: the name is a property too */
+        copy = props && cJSON_IsObject(props) ? cJSON_Duplicate(props, 1) : cJSON_CreateObject();
+        cJSON_AddStringToObject(copy, "name", name->valuestring);
+        props = copy;
+    }
+    int printed = 0;
+    if (cJSON_IsObject(props) && props->child) {
+        if (*cap < at + 4096) *buf = xgrow(*buf, 1, cap, at + 4096, 1 << 16);
+        /* cJSON says only "did not fit": grow and print again */
+        while (!cJSON_PrintPreallocated(props, *buf + at, (int)(*cap - at > INT32_MAX ? INT32_MAX : *cap - at), 0))
+            *buf = xgrow(*buf, 1, cap, *cap + 1, 1 << 16);
+        *len = strlen(*buf + at);
+        printed = 1;
+    }
+    cJSON_Delete(copy);
+    return printed;
+}

@@ -62,6 +62,25 @@ static void test_insert_is_contains_then_add(void **state)
     dedup_free(d);
 }
 
+/* A pair hashed ahead (on the normalising thread) inserts as the pair itself would: the
+ * key's own minute is ignored for at_ms, and repeats are found either way. */
+static void test_insert_key_is_insert_of_the_pair(void **state)
+{
+    dedup_set *d = dedup_new();
+    dedup_key k;
+    dedup_key_of("api", "m-1", 0, &k);
+    assert_int_equal(dedup_insert_key(d, &k, 600000, 0), 0);
+    assert_int_equal(dedup_insert_key(d, &k, 600000, 0), 1);
+    assert_int_equal(dedup_insert(d, "api", "m-1", 600000, 0), 1);
+    assert_int_equal(dedup_contains(d, "api", "m-1", 600000), 1);     /* seen at minute 10 */
+    assert_int_equal(dedup_contains(d, "api", "m-1", 660000), 0);     /* not since minute 11 */
+    assert_int_equal(dedup_insert_key(d, &k, 900000, 660000), 0);     /* before the window: new */
+    dedup_key_of("other", "m-1", 0, &k);
+    assert_int_equal(dedup_insert_key(d, &k, 600000, 0), 0);         /* the source is part of it */
+    assert_int_equal(dedup_count(d), 2);
+    dedup_free(d);
+}
+
 static void test_add_keys(void **state)
 {
     (void)state;
@@ -89,6 +108,7 @@ int main(void)
         cmocka_unit_test(test_growth_and_prune),
         cmocka_unit_test(test_insert_is_contains_then_add),
         cmocka_unit_test(test_add_keys),
+        cmocka_unit_test(test_insert_key_is_insert_of_the_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
