@@ -545,7 +545,10 @@ static int ensure_event_type(ingest *ing, const char *name, int *type)
 {
     *type = engine_event_type_find(ing->eng, name);
     if (*type >= 0) return 0;
+    pthread_mutex_lock(&ing->catalog_lock);        /* ingest_prepare may be reading the catalog */
     *type = engine_event_type_declare(ing->eng, name);
+    ing->catalog_version++;
+    pthread_mutex_unlock(&ing->catalog_lock);
     if (*type < 0) return *type;
     return store_event_type_put(ing->st, *type, name);
 }
@@ -555,16 +558,27 @@ static int ensure_prop(ingest *ing, int type, const char *name, segd_type ptype,
 {
     *prop = engine_prop_find(ing->eng, type, name);
     if (*prop >= 0) return 0;
+    pthread_mutex_lock(&ing->catalog_lock);
     *prop = engine_prop_declare(ing->eng, type, name, ptype);
+    ing->catalog_version++;
+    pthread_mutex_unlock(&ing->catalog_lock);
     if (*prop < 0) return *prop;
     return store_property_put(ing->st, type, name, segd_type_name(ptype));
 }
 
 static int append_event(ingest *ing, person_id id, ingest_msg *m)
 {
+    int rc;
+    if (m->checked) {                   /* type, properties and values resolved by ingest_prepare */
+        uint32_t row = engine_event_rows(ing->eng, m->event_type);
+        rc = store_event_insert(ing->st, m->event_type, row, id, m->timestamp, m->props_text, m->props_len);
+        if (rc == 0 && engine_event_append(ing->eng, id, m->event_type, m->timestamp, m->props.n, m->prop_index,
+                                           m->prop_values) != (int64_t)row)
+            rc = SEGD_EIO;
+        return rc;
+    }
     int type;
-    int rc = ensure_event_type(ing, m->event, &type);
-    if (rc) return rc;
+    if ((rc = ensure_event_type(ing, m->event, &type))) return rc;
     size_t n = m->props.n;
     int props_small[16];
     segd_value vals_small[16];
@@ -729,7 +743,10 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
 {
     pending p = {0};
     int failed = 0;
-    for (size_t i = 0; i < op->n_msgs; i++) {
+    int checked = op->checked_version && op->checked_version == ing->catalog_version && !op->validate_only;
+    if (!checked)          /* the catalog changed since (or never checked): check here, look names up again */
+        for (size_t i = 0; i < op->n_msgs; i++) op->msgs[i].checked = 0;
+    for (size_t i = 0; i < op->n_msgs && !checked; i++) {
         segd_error e;
         segd_error_clear(&e);
         size_t n_pending = p.n;

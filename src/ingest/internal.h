@@ -66,6 +66,12 @@ typedef struct ingest_msg {
     size_t props_len;
     dedup_key dedup;              /* the (source, messageId) hash, when has_dedup */
     int has_dedup;
+    /* Checked ahead against the catalog (ingest_prepare, see ingest_op.checked_version):
+     * the event type, and per property its index and value as the catalog types it. */
+    int checked;
+    int event_type;
+    int *prop_index;              /* props.n of each, in the batch's arrays */
+    segd_value *prop_values;
 } ingest_msg;
 
 /* A request waiting for the writer: its messages and, once done, its result. */
@@ -75,6 +81,9 @@ typedef struct ingest_op {
     size_t n_msgs;
     int is_batch;                 /* invalid messages give 400 (batch) or 422 (single) */
     int validate_only;            /* check against the catalog, apply nothing (to name every bad message) */
+    uint64_t checked_version;     /* nonzero: every message was checked against the catalog at
+                                     this catalog_version; the writer skips the check if the
+                                     catalog is still at it */
     int result;                   /* 0 or negative */
     segd_error err;
     cJSON *bad;                   /* per-message errors for batches, or NULL */
@@ -105,6 +114,12 @@ struct ingest {
     pthread_cond_t ready_cond;
     pthread_t writer;
     int writer_started;
+    /* The event catalog (types, properties) as ingest_prepare may read it on other
+     * threads without the engine's lock: the writer changes it, or replaces the engine,
+     * only holding catalog_lock, and bumps catalog_version each time. Appends and
+     * attribute changes do not touch what those lookups read. */
+    pthread_mutex_t catalog_lock;
+    uint64_t catalog_version;
     dedup_set *dedup;
     uint8_t *created_pinned;      /* bit per person: created_at came from a trait */
     size_t created_pinned_cap;

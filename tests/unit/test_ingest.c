@@ -234,6 +234,62 @@ static void test_group_commit_concurrent(void **state)
     }
 }
 
+/* Prepares a batch (JSON array text) without submitting it. */
+static ingest_batch *prepare_batch(fixture *f, const char *json, cJSON **tree)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    *tree = cJSON_Parse(json);
+    assert_non_null(*tree);
+    ingest_batch *b = ingest_prepare(f->ing, "default", *tree, -1, 0, NULL, &err);
+    assert_non_null(b);
+    return b;
+}
+
+/* ingest_prepare checks a batch of known events against the catalog ahead; the
+ * writer trusts that only while the catalog is unchanged. A batch prepared before a
+ * store failure (whose rebuild replaces the engine and its catalog), or before a new
+ * property was declared, is checked again and applied as any other; one with a new
+ * type or a conflict is left to the writer, which names the error. */
+static void test_batches_checked_ahead(void **state)
+{
+    fixture *f = *state;
+    segd_error err;
+    cJSON *t1, *t2, *t3, *t4;
+    ok(f, INGEST_TRACK, "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":1,\"s\":\"a\"}}");
+    ingest_batch *b1 = prepare_batch(f, "[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":2,\"s\":\"b\"}}]", &t1);
+    ingest_batch *b2 = prepare_batch(f, "[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":3}}]", &t2);
+    ingest_batch *b3 = prepare_batch(f, "[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":\"x\"}}]", &t3);
+    ingest_batch *b4 = prepare_batch(f, "[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"new\",\"properties\":{\"q\":1}}]", &t4);
+
+    /* a store failure: the engine is rebuilt, the catalog version moves on */
+    ingest_fail_nth_write(f->ing, 1);
+    assert_int_not_equal(send_msg(f, INGEST_TRACK, "{\"userId\":\"v\",\"event\":\"gone\",\"properties\":{\"g\":1}}", &err), 0);
+    assert_int_equal(ingest_submit(f->ing, b1, NULL, NULL, &err), 0);
+    /* a new property of e since b2 was prepared */
+    ok(f, INGEST_TRACK, "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"r\":true}}");
+    assert_int_equal(ingest_submit(f->ing, b2, NULL, NULL, &err), 0);
+    /* a conflict, and a new type: the writer decides */
+    cJSON *bad = NULL;
+    assert_int_not_equal(ingest_submit(f->ing, b3, NULL, &bad, &err), 0);
+    assert_int_equal(err.status, 400);
+    assert_non_null(bad);
+    cJSON_Delete(bad);
+    assert_int_equal(ingest_submit(f->ing, b4, NULL, NULL, &err), 0);
+    cJSON_Delete(t1);
+    cJSON_Delete(t2);
+    cJSON_Delete(t3);
+    cJSON_Delete(t4);
+
+    assert_int_equal(events_of(f, "u", "e"), 4);
+    assert_int_equal(events_of(f, "u", "new"), 1);
+    assert_false(person_exists(f, "v"));
+    close_all(f);                        /* what the store kept is what the engine had */
+    open_all(f);
+    assert_int_equal(events_of(f, "u", "e"), 4);
+    assert_int_equal(events_of(f, "u", "new"), 1);
+}
+
 static void test_store_failure_loses_nothing_else(void **state)
 {
     fixture *f = *state;
@@ -353,6 +409,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_loses_nothing_else, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_checked_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declare_and_drop_attribute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failures_under_concurrency, setup, teardown),
     };
