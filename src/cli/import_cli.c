@@ -326,6 +326,7 @@ static int import_file_local(ingest *ing, const cli_opts *o, const char *path, i
      * line than 5000 (1M track events over 100k people, measured); nobody reads meanwhile */
     opt.chunk_lines = o->chunk_lines > 0 ? (size_t)o->chunk_lines : 20000;
     opt.pipeline = !o->no_pipeline;
+    opt.expected_bytes = size;
     opt.on_line_error = on_line_error;
     opt.on_progress = on_progress;
     opt.cb_ctx = &p;

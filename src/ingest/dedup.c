@@ -164,7 +164,7 @@ void dedup_key_of(const char *source, const char *id, int64_t at_ms, dedup_key *
     out->minute = minute_of(at_ms);
 }
 
-void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n)
+void dedup_reserve(dedup_set *d, size_t n)
 {
     size_t cap = d->cap;
     while ((d->used + n) * 4 > cap * 3) cap *= 2;
@@ -178,6 +178,11 @@ void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n)
             if (old[i].h1 != 0) insert_raw(d, old[i].h1, old[i].h2, old[i].minute);
         free(old);
     }
+}
+
+void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n)
+{
+    dedup_reserve(d, n);
     for (size_t i = 0; i < n; i++) {
         entry *e = find(d, keys[i].h1, keys[i].h2);
         if (e) {

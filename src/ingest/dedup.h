@@ -48,6 +48,10 @@ void dedup_add_keys(dedup_set *d, const dedup_key *keys, size_t n);
  * writer then only probes). k->minute is ignored: the pair counts as seen at at_ms. */
 int dedup_insert_key(dedup_set *d, const dedup_key *k, int64_t at_ms, int64_t since_ms);
 
+/* Makes room for n more pairs now, in one rehash, instead of the doublings their
+ * inserts would cause (each one moves every entry, at random). No-op when they fit. */
+void dedup_reserve(dedup_set *d, size_t n);
+
 /* Removes (source, id); used when the transaction that added it failed. */
 void dedup_remove(dedup_set *d, const char *source, const char *id);
 

@@ -185,6 +185,7 @@ struct import_job {
     int bom_checked;
     int skip_to_newline;      /* an over-long NDJSON line is being discarded */
     int parse_stopped;        /* a stop was queued: parse no more */
+    int expect_sent;          /* ingest_expect_messages was called */
     chunk *filling;
     csv_kind kind;            /* CSV_NONE until the header was read */
     char **cols;
@@ -469,6 +470,16 @@ static void chunk_advance(import_job *job, size_t bytes, int force)
     c->input_bytes += bytes;
     c->bytes_end = job->consumed;
     if (force || c->has_stop || c->n + c->parse_errors.n >= job->opt.chunk_lines || c->input_bytes >= CHUNK_MAX_BYTES) {
+        if (!job->expect_sent && job->opt.expected_bytes > job->consumed && c->n && c->input_bytes) {
+            /* the messages with ids to come, at this chunk's bytes per line and share of
+             * lines with a messageId (CSV rows always have one) */
+            size_t with_id = 0;
+            for (cJSON *m = c->msgs->child; m; m = m->next)
+                with_id += cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "messageId"));
+            job->expect_sent = 1;
+            double lines_left = (double)(job->opt.expected_bytes - job->consumed) / ((double)c->input_bytes / (double)c->n);
+            ingest_expect_messages(job->ing, (size_t)(lines_left * (double)with_id / (double)c->n));
+        }
         job->filling = NULL;
         dispatch(job, c);
         if (job_finished(job)) job->parse_stopped = 1;   /* an earlier chunk stopped or failed */

@@ -92,6 +92,9 @@ typedef struct import_options {
     int pipeline;              /* 1: a second thread submits chunk N while the caller's
                                   thread parses chunk N+1 (two cores busy); default 0 */
     size_t max_errors;         /* line errors kept for the JSON report; default 100 */
+    uint64_t expected_bytes;   /* the data's size when known (a file), else 0: after the
+                                  first chunk the import tells ingest how many messages to
+                                  expect (ingest_expect_messages) */
     import_line_error_cb on_line_error;
     import_progress_cb on_progress;
     void *cb_ctx;

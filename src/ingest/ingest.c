@@ -68,6 +68,8 @@ static void op_finish_failed_group(ingest *ing, ingest_op *op)
 static ingest_op *run_group(ingest *ing, ingest_op *ops)
 {
     int dirty = 0;
+    size_t expect = __atomic_exchange_n(&ing->dedup_expect, 0, __ATOMIC_ACQ_REL);
+    if (expect) dedup_reserve(ing->dedup, expect);
     ingest_op *not_run = NULL;
     int began = store_begin(ing->st) == 0;
     for (ingest_op *op = ops; op; op = op->next) {
@@ -409,6 +411,11 @@ struct ingest_batch {
     segd_value *prop_values;
     uint64_t checked_version;     /* see ingest_op */
 };
+
+void ingest_expect_messages(ingest *ing, size_t n)
+{
+    __atomic_store_n(&ing->dedup_expect, n, __ATOMIC_RELEASE);
+}
 
 void ingest_batch_free(ingest_batch *b)
 {

@@ -102,6 +102,12 @@ ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int k
  * ingest_messages (a batch can still fail against the catalog: type conflicts). */
 int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err);
 
+/* A hint from a bulk importer: about n more messages with messageIds will follow.
+ * The writer grows its dedup set for them once, before its next group, instead of
+ * doubling it (and moving every id) several times on the way. Any thread; returns at
+ * once. */
+void ingest_expect_messages(ingest *ing, size_t n);
+
 /* Frees a prepared batch that will not be submitted. NULL is a no-op. */
 void ingest_batch_free(ingest_batch *b);
 

@@ -121,6 +121,7 @@ struct ingest {
     pthread_mutex_t catalog_lock;
     uint64_t catalog_version;
     dedup_set *dedup;
+    size_t dedup_expect;          /* ingest_expect_messages, taken by the writer (atomic) */
     uint8_t *created_pinned;      /* bit per person: created_at came from a trait */
     size_t created_pinned_cap;
     int fail_nth_write;           /* test hook, read by the writer */

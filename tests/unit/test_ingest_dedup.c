@@ -81,6 +81,27 @@ static void test_insert_key_is_insert_of_the_pair(void **state)
     dedup_free(d);
 }
 
+/* After dedup_reserve(n), n inserts fit without growing (no rehash on the way), and
+ * what was there before is still found. */
+static void test_reserve_grows_once(void **state)
+{
+    dedup_set *d = dedup_new();
+    char id[32];
+    assert_int_equal(dedup_insert(d, "api", "before", 60000, 0), 0);
+    dedup_reserve(d, 100000);
+    size_t bytes = dedup_bytes(d);
+    for (int i = 0; i < 100000; i++) {
+        snprintf(id, sizeof id, "m-%d", i);
+        assert_int_equal(dedup_insert(d, "api", id, 60000, 0), 0);
+    }
+    assert_int_equal(dedup_bytes(d), bytes);
+    assert_int_equal(dedup_count(d), 100001);
+    assert_int_equal(dedup_contains(d, "api", "before", 0), 1);
+    dedup_reserve(d, 0);                      /* fits: nothing changes */
+    assert_int_equal(dedup_bytes(d), bytes);
+    dedup_free(d);
+}
+
 static void test_add_keys(void **state)
 {
     (void)state;
@@ -109,6 +130,7 @@ int main(void)
         cmocka_unit_test(test_insert_is_contains_then_add),
         cmocka_unit_test(test_add_keys),
         cmocka_unit_test(test_insert_key_is_insert_of_the_pair),
+        cmocka_unit_test(test_reserve_grows_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
