@@ -134,7 +134,8 @@ typedef struct chunk {
     size_t input_bytes;       /* bytes of input the chunk covers */
     uint64_t bytes_end;       /* input offset after its last line */
     unsigned flags;           /* for ingest_messages */
-    ingest_batch *prepared;   /* normalised on the parsing thread (pipeline), or NULL */
+    ingest_batch *prepared;   /* normalised ahead (pipeline), or NULL */
+    ingest_ticket *ticket;    /* prepared and queued to the writer (pipeline), or NULL */
 } chunk;
 
 static chunk *chunk_new(unsigned flags)
@@ -149,6 +150,7 @@ static chunk *chunk_new(unsigned flags)
 static void chunk_free(chunk *c)
 {
     if (!c) return;
+    /* a queued ticket is always ended by process_chunk before the chunk is freed */
     ingest_batch_free(c->prepared);       /* points into msgs: free it first */
     cJSON_Delete(c->msgs);
     free(c->lines);
@@ -203,7 +205,9 @@ struct import_job {
     pthread_cond_t cv;
     pthread_t thread;
     int thread_started;
-    chunk *inflight;          /* handed to the submitter, NULL when it is idle */
+    chunk *inflight;          /* handed to the submitter, not yet taken */
+    int taken;                /* chunks the submitter took and has not finished (0-2) */
+    int draining;             /* drain() waits: the submitter finishes what it holds */
     int quit;
     /* results, under mu */
     import_summary sum;
@@ -306,7 +310,10 @@ static void process_chunk(import_job *job, chunk *c)
         segd_error e;
         segd_error_clear(&e);
         int rc;
-        if (c->prepared) {                      /* the first try, normalised ahead */
+        if (c->ticket) {                        /* the first try, queued ahead */
+            rc = ingest_submit_end(job->ing, c->ticket, &ok, &bad, &e);
+            c->ticket = NULL;
+        } else if (c->prepared) {               /* the first try, normalised ahead */
             rc = ingest_submit(job->ing, c->prepared, &ok, &bad, &e);
             c->prepared = NULL;
         } else {
@@ -392,37 +399,64 @@ done:
     free(errs.v);
 }
 
+/* The submitting thread. It takes chunk N+1 from the parser as soon as it is handed
+ * over and normalises it (ingest_prepare) while the writer still applies chunk N; then
+ * it finishes N (results, retries of bad lines, reports) and only then queues N+1, so
+ * chunks apply in order and nothing after a stop is applied. The parser meanwhile cuts
+ * chunk N+2: three stages on two cores. */
 static void *submitter_main(void *arg)
 {
     import_job *job = arg;
+    chunk *prev = NULL;                 /* queued to the writer, not yet finished */
     pthread_mutex_lock(&job->mu);
     for (;;) {
-        while (!job->inflight && !job->quit) pthread_cond_wait(&job->cv, &job->mu);
-        if (!job->inflight) break;
+        while (!job->inflight && !job->quit && !(prev && job->draining)) pthread_cond_wait(&job->cv, &job->mu);
         chunk *c = job->inflight;
-        pthread_mutex_unlock(&job->mu);
-        process_chunk(job, c);
-        chunk_free(c);
-        pthread_mutex_lock(&job->mu);
         job->inflight = NULL;
+        if (c) job->taken++;
         pthread_cond_broadcast(&job->cv);
+        if (!c && !prev) break;             /* quit, nothing left */
+        pthread_mutex_unlock(&job->mu);
+        if (c && c->n > 0 && !job_finished(job)) {
+            segd_error e;
+            segd_error_clear(&e);
+            /* on an invalid message, process_chunk redoes it to learn which lines are bad */
+            c->prepared = ingest_prepare(job->ing, job->opt.source, c->msgs, -1, c->flags, NULL, &e);
+        }
+        if (prev) {
+            process_chunk(job, prev);
+            chunk_free(prev);
+            prev = NULL;
+            pthread_mutex_lock(&job->mu);
+            job->taken--;
+            pthread_cond_broadcast(&job->cv);
+            pthread_mutex_unlock(&job->mu);
+        }
+        if (c) {
+            if (job_finished(job)) {        /* an earlier chunk stopped or failed the import */
+                chunk_free(c);
+                pthread_mutex_lock(&job->mu);
+                job->taken--;
+                pthread_cond_broadcast(&job->cv);
+                pthread_mutex_unlock(&job->mu);
+            } else {
+                if (c->prepared) {
+                    c->ticket = ingest_submit_begin(job->ing, c->prepared);
+                    c->prepared = NULL;
+                }
+                prev = c;
+            }
+        }
+        pthread_mutex_lock(&job->mu);
     }
     pthread_mutex_unlock(&job->mu);
     return NULL;
 }
 
-/* Hands a full chunk to the submitting side (waiting while the previous one is in
- * flight) or, without pipelining, processes it here. Takes ownership of c. */
+/* Hands a full chunk to the submitting side (waiting while it has not taken the
+ * previous one) or, without pipelining, processes it here. Takes ownership of c. */
 static void dispatch(import_job *job, chunk *c)
 {
-    if (job->opt.pipeline && c->n > 0) {
-        /* normalise here, while the writer still commits the chunk before: only the
-         * commit is left for the submitting thread (on an invalid message, the
-         * submitting side redoes it to learn which lines are bad) */
-        segd_error e;
-        segd_error_clear(&e);
-        c->prepared = ingest_prepare(job->ing, job->opt.source, c->msgs, -1, c->flags, NULL, &e);
-    }
     if (job->opt.pipeline) {
         pthread_mutex_lock(&job->mu);
         while (job->inflight) pthread_cond_wait(&job->cv, &job->mu);
@@ -442,11 +476,14 @@ static void dispatch(import_job *job, chunk *c)
     chunk_free(c);
 }
 
-/* Waits until no chunk is in flight. */
+/* Waits until every chunk handed over is finished. */
 static void drain(import_job *job)
 {
     pthread_mutex_lock(&job->mu);
-    while (job->inflight) pthread_cond_wait(&job->cv, &job->mu);
+    job->draining = 1;                  /* no chunk follows: finish the last one now */
+    pthread_cond_broadcast(&job->cv);
+    while (job->inflight || job->taken) pthread_cond_wait(&job->cv, &job->mu);
+    job->draining = 0;
     pthread_mutex_unlock(&job->mu);
 }
 

@@ -352,6 +352,16 @@ void ingest_fail_nth_write(ingest *ing, int n)
     pthread_rwlock_unlock(&ing->lock);
 }
 
+/* Appends an op to the writer's queue; the caller holds queue_lock. */
+static void enqueue(ingest *ing, ingest_op *op)
+{
+    op->next = NULL;
+    if (ing->queue_tail) ing->queue_tail->next = op;
+    else ing->queue_head = op;
+    ing->queue_tail = op;
+    pthread_cond_signal(&ing->queue_cond);
+}
+
 /* Queues an op and waits until the writer has committed or failed it. */
 static int submit(ingest *ing, ingest_op *op, segd_error *err)
 {
@@ -361,11 +371,7 @@ static int submit(ingest *ing, ingest_op *op, segd_error *err)
         return segd_error_set(err, 503, "not_ready", ing->stopping ? "segd is shutting down; retry in a moment"
                                                                     : "segd could not load its store; see the log");
     }
-    op->next = NULL;
-    if (ing->queue_tail) ing->queue_tail->next = op;
-    else ing->queue_head = op;
-    ing->queue_tail = op;
-    pthread_cond_signal(&ing->queue_cond);
+    enqueue(ing, op);
     while (!op->done) pthread_cond_wait(&ing->done_cond, &ing->queue_lock);
     pthread_mutex_unlock(&ing->queue_lock);
     if (op->result != 0) *err = op->err;
@@ -589,23 +595,54 @@ ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int k
     return b;
 }
 
-int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err)
+struct ingest_ticket {
+    ingest_op op;
+    ingest_batch *b;
+    int queued;                   /* 0: refused at once (op.result, op.err say why) or empty */
+};
+
+ingest_ticket *ingest_submit_begin(ingest *ing, ingest_batch *b)
+{
+    ingest_ticket *t = xcalloc(1, sizeof *t);
+    t->b = b;
+    op_init(&t->op, b->source, b->msgs, b->n, b->is_batch);
+    t->op.checked_version = b->checked_version;
+    if (b->n == 0) return t;
+    pthread_mutex_lock(&ing->queue_lock);
+    if (ing->stopping || ing->load_failed) {
+        t->op.result = segd_error_set(&t->op.err, 503, "not_ready", ing->stopping ? "segd is shutting down; retry in a moment"
+                                                                                  : "segd could not load its store; see the log");
+    } else {
+        t->queued = 1;
+        enqueue(ing, &t->op);
+    }
+    pthread_mutex_unlock(&ing->queue_lock);
+    return t;
+}
+
+int ingest_submit_end(ingest *ing, ingest_ticket *t, int *applied, cJSON **bad, segd_error *err)
 {
     if (applied) *applied = 0;
     if (bad) *bad = NULL;
-    int rc = 0;
-    if (b->n > 0) {
-        ingest_op op;
-        op_init(&op, b->source, b->msgs, b->n, b->is_batch);
-        op.checked_version = b->checked_version;
-        rc = submit(ing, &op, err);
-        if (applied) *applied = op.applied;
-        if (bad) *bad = op.bad;
-        else cJSON_Delete(op.bad);
-        free(op.added_ids);
+    if (t->queued) {
+        pthread_mutex_lock(&ing->queue_lock);
+        while (!t->op.done) pthread_cond_wait(&ing->done_cond, &ing->queue_lock);
+        pthread_mutex_unlock(&ing->queue_lock);
     }
-    ingest_batch_free(b);
+    int rc = t->op.result;
+    if (rc != 0) *err = t->op.err;
+    if (applied) *applied = t->op.applied;
+    if (bad) *bad = t->op.bad;
+    else cJSON_Delete(t->op.bad);
+    free(t->op.added_ids);
+    ingest_batch_free(t->b);
+    free(t);
     return rc;
+}
+
+int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err)
+{
+    return ingest_submit_end(ing, ingest_submit_begin(ing, b), applied, bad, err);
 }
 
 int ingest_messages(ingest *ing, const char *source, cJSON *msgs, int kind_hint, unsigned flags,

@@ -102,6 +102,14 @@ ingest_batch *ingest_prepare(ingest *ing, const char *source, cJSON *msgs, int k
  * ingest_messages (a batch can still fail against the catalog: type conflicts). */
 int ingest_submit(ingest *ing, ingest_batch *b, int *applied, cJSON **bad, segd_error *err);
 
+/* ingest_submit in two halves, so that a bulk importer can prepare the next batch on
+ * the same thread while the writer applies this one: begin queues the batch (taking it
+ * over) and returns at once, end waits for its commit and gives the results of
+ * ingest_submit, then frees the ticket. Every begun ticket must be ended. Never NULL. */
+typedef struct ingest_ticket ingest_ticket;
+ingest_ticket *ingest_submit_begin(ingest *ing, ingest_batch *b);
+int ingest_submit_end(ingest *ing, ingest_ticket *t, int *applied, cJSON **bad, segd_error *err);
+
 /* A hint from a bulk importer: about n more messages with messageIds will follow.
  * The writer grows its dedup set for them once, before its next group, instead of
  * doubling it (and moving every id) several times on the way. Any thread; returns at

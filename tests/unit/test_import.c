@@ -614,6 +614,53 @@ static void test_pipeline_stop_in_a_late_chunk(void **state)
     free(nd);
 }
 
+/* With the pipeline, chunk N+1 is normalised while the writer applies chunk N but
+ * queued only after N's result is in: a type conflict (found by the writer, not the
+ * normaliser) is skipped alone in skip mode, and stops everything after it in stop
+ * mode, also with chunks already normalised behind it. */
+static void test_pipeline_conflict_found_by_the_writer(void **state)
+{
+    fixture *f = *state;
+    size_t cap = 2000 * 100, n = 0;
+    char *nd = xmalloc(cap);
+    for (int i = 1; i <= 2000; i++) {
+        if (i == 1550 || i == 550)
+            n += (size_t)snprintf(nd + n, cap - n, "{\"type\":\"identify\",\"userId\":\"c%d\",\"traits\":{\"plan\":5}}\n", i);
+        else if (i % 2)
+            n += (size_t)snprintf(nd + n, cap - n, "{\"type\":\"identify\",\"userId\":\"c%d\",\"traits\":{\"plan\":\"p\"}}\n", i);
+        else
+            n += (size_t)snprintf(nd + n, cap - n, "{\"type\":\"track\",\"userId\":\"c%d\",\"event\":\"Late\"}\n", i - 1);
+    }
+    for (int mode = 0; mode < 2; mode++) {
+        import_options opt;
+        import_options_defaults(&opt);
+        opt.chunk_lines = 100;
+        opt.pipeline = 1;
+        opt.on_error = mode ? IMPORT_SKIP : IMPORT_STOP;
+        import_summary s;
+        cJSON *errs = NULL;
+        segd_error err;
+        segd_error_clear(&err);
+        uint64_t before = event_count(f, "Late");
+        assert_int_equal(import_buffer(f->ing, nd, n, &opt, &s, &errs, &err), 0);
+        if (mode == 0) {                      /* stop: lines 1..549 */
+            assert_int_equal(s.stopped, 1);
+            assert_int_equal(s.stop_line, 550);
+            assert_int_equal(s.applied, 549);
+            assert_int_equal(event_count(f, "Late") - before, 274);
+        } else {                              /* skip: all but 550 and 1550 (again: no duplicates without ids) */
+            assert_int_equal(s.stopped, 0);
+            assert_int_equal(s.skipped, 2);
+            assert_int_equal(s.applied, 1998);
+            assert_int_equal(err_line(errs, 0), 550);
+            assert_int_equal(err_line(errs, 1), 1550);
+            assert_int_equal(event_count(f, "Late") - before, 998);   /* 550 and 1550 replaced tracks */
+        }
+        cJSON_Delete(errs);
+    }
+    free(nd);
+}
+
 /* ---- HTTP helpers ---- */
 
 static void test_options_from_query(void **state)
@@ -703,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_people_csv_typing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_numbers_are_json_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_stop_in_a_late_chunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_conflict_found_by_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_inputs, setup, teardown),
     };
