@@ -4,11 +4,14 @@
 #
 # Scale with BENCH_PEOPLE (default 1000000) and BENCH_EVENTS (default 20000000);
 # BENCH_HTTP_EVENTS (default 1000000) for /v1/batch. Needs about 10 GB in bench/out.
+# SEGD_BIN (default ./segd) runs another build on the same data, e.g. the one before a
+# change, back to back with this one when the machine is shared and timings drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEOPLE=${BENCH_PEOPLE:-1000000}
 EVENTS=${BENCH_EVENTS:-20000000}
 HTTP_EVENTS=${BENCH_HTTP_EVENTS:-1000000}
+SEGD=${SEGD_BIN:-./segd}
 OUT=bench/out
 mkdir -p "$OUT"
 for tool in sqlite3 curl; do
@@ -31,18 +34,18 @@ echo "generating $PEOPLE people and $EVENTS events (deterministic)..." >&2
 rm -rf "$OUT/d-ndjson" "$OUT/d-csv" "$OUT/sqlite.db"
 
 # 1. segd import --data: people CSV, then events as NDJSON (one store) and as CSV (another)
-t0=$(now); ./segd import --data "$OUT/d-ndjson" "$OUT/people-$PEOPLE.csv" >&2; t1=$(now)
+t0=$(now); "$SEGD" import --data "$OUT/d-ndjson" "$OUT/people-$PEOPLE.csv" >&2; t1=$(now)
 people_rate=$(rate "$PEOPLE" "$(secs "$t0" "$t1")")
-t0=$(now); ./segd import --data "$OUT/d-ndjson" "$OUT/events-$EVENTS.ndjson" >&2; t1=$(now)
+t0=$(now); "$SEGD" import --data "$OUT/d-ndjson" "$OUT/events-$EVENTS.ndjson" >&2; t1=$(now)
 ndjson_rate=$(rate "$EVENTS" "$(secs "$t0" "$t1")")
-./segd import --data "$OUT/d-csv" "$OUT/people-$PEOPLE.csv" >/dev/null
-t0=$(now); ./segd import --data "$OUT/d-csv" "$OUT/events-$EVENTS.csv" >&2; t1=$(now)
+"$SEGD" import --data "$OUT/d-csv" "$OUT/people-$PEOPLE.csv" >/dev/null
+t0=$(now); "$SEGD" import --data "$OUT/d-csv" "$OUT/events-$EVENTS.csv" >&2; t1=$(now)
 csv_rate=$(rate "$EVENTS" "$(secs "$t0" "$t1")")
 
 # 2. rebuild on start, and memory, from the NDJSON store
 port_of() { sed -n 's|^listening on http://[^:]*:\([0-9]*\).*|\1|p' "$1" | head -1; }
 t0=$(now)
-./segd serve --listen 127.0.0.1:0 --data "$OUT/d-ndjson" > "$OUT/serve.out" 2>&1 &
+"$SEGD" serve --listen 127.0.0.1:0 --data "$OUT/d-ndjson" > "$OUT/serve.out" 2>&1 &
 pid=$!
 until grep -q '^listening on' "$OUT/serve.out"; do sleep 0.05; kill -0 $pid; done
 t1=$(now)
