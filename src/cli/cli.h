@@ -5,12 +5,24 @@
 #ifndef SEGD_CLI_H
 #define SEGD_CLI_H
 
+#include <stddef.h>
+
 /* `segd import (--data DIR | --server URL) [options] FILE...`: bulk import of NDJSON or
  * CSV files, straight into a data directory no server is using, or through a running
  * segd's POST /api/import. Returns 0 when every line was applied (or was a duplicate),
  * 1 when lines were skipped, the import stopped at a bad line or failed, 2 for usage
  * errors. `segd import --help` prints the options. */
 int cli_import(int argc, char **argv);
+
+/* A growing buffer of bytes, NUL-terminated after len; zero-initialise, free(data). */
+typedef struct growbuf {
+    char *data;
+    size_t len, cap;
+} growbuf;
+
+/* libcurl's write callback for the subcommands that talk to a server: appends to the
+ * growbuf ctx; refuses (ends the transfer) past 16 MiB, since answers are small. */
+size_t cli_curl_write(char *ptr, size_t size, size_t nmemb, void *ctx);
 
 /* `segd query [--server URL] [--key KEY] [--limit N] [--fields a,b] [--sort s] [--json]
  * 'FILTER'`: runs a filter's text form on a running segd and prints the number of

@@ -424,12 +424,7 @@ static int run_local(const cli_opts *o, char **files, int n_files, const int *fo
 
 /* ---- --server: chunks of whole lines to POST /api/import ---- */
 
-typedef struct growbuf {
-    char *data;
-    size_t len, cap;
-} growbuf;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ctx)
+size_t cli_curl_write(char *ptr, size_t size, size_t nmemb, void *ctx)
 {
     growbuf *b = ctx;
     size_t n = size * nmemb;
@@ -693,7 +688,7 @@ static int run_remote(const cli_opts *o, char **files, int n_files, const int *f
     curl_easy_setopt(s.curl, CURLOPT_POST, 1L);
     curl_easy_setopt(s.curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s.curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, cli_curl_write);
     curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s.response);
     curl_easy_setopt(s.curl, CURLOPT_USERAGENT, "segd-import/" SEGD_VERSION);
     import_summary total = {0};

@@ -22,22 +22,6 @@ typedef struct query_opts {
     const char *text;
 } query_opts;
 
-typedef struct body {
-    char *data;
-    size_t len, cap;
-} body;
-
-static size_t on_body(char *ptr, size_t size, size_t n, void *userdata)
-{
-    body *b = userdata;
-    size_t bytes = size * n;
-    b->data = xgrow(b->data, 1, &b->cap, b->len + bytes + 1, 4096);
-    memcpy(b->data + b->len, ptr, bytes);
-    b->len += bytes;
-    b->data[b->len] = 0;
-    return bytes;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: segd query [--server URL] [--key KEY] [--limit N] [--fields a,b] [--sort attr:desc] [--json] 'FILTER'\n"
@@ -181,12 +165,12 @@ int cli_query(int argc, char **argv)
         snprintf(auth, n, "Authorization: Bearer %s", o.key);
         headers = curl_slist_append(headers, auth);
     }
-    body b = { 0 };
+    growbuf b = { 0 };
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_curl_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;

@@ -294,6 +294,17 @@ static int unknown_property(binder *b, int event_type, const char *name, const c
                         engine_event_type_name(b->e, event_type), name);
 }
 
+/* Checks a bound condition's operator and values against its type (kind names it in
+ * messages: "attribute", "property") and folds its literals. */
+static int bind_values(binder *b, filter_node *n, const char *kind)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s \"%.100s\"", kind, n->name);
+    int rc = check_op_and_values(b, n, n->type, what);
+    if (rc == 0) fold_literals(n);
+    return rc;
+}
+
 static int bind_attribute(binder *b, filter_node *n)
 {
     int attr = engine_attr_find(b->e, n->name);
@@ -303,11 +314,7 @@ static int bind_attribute(binder *b, filter_node *n)
                             "POST /api/attributes.%s", n->name, "");
     n->index = attr;
     n->type = engine_attr_type(b->e, attr);
-    char what[160];
-    snprintf(what, sizeof what, "attribute \"%.100s\"", n->name);
-    int rc = check_op_and_values(b, n, n->type, what);
-    if (rc == 0) fold_literals(n);
-    return rc;
+    return bind_values(b, n, "attribute");
 }
 
 static int bind_property(binder *b, filter_node *n, int event_type)
@@ -316,11 +323,7 @@ static int bind_property(binder *b, filter_node *n, int event_type)
     if (prop < 0) return unknown_property(b, event_type, n->name, ".property");
     n->index = prop;
     n->type = engine_prop_type(b->e, event_type, prop);
-    char what[160];
-    snprintf(what, sizeof what, "property \"%.100s\"", n->name);
-    int rc = check_op_and_values(b, n, n->type, what);
-    if (rc == 0) fold_literals(n);
-    return rc;
+    return bind_values(b, n, "property");
 }
 
 static int bind_event(binder *b, filter_node *n)

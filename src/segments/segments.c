@@ -233,20 +233,25 @@ static void heap_push(segments *s, due_entry x)
     s->heap[i] = x;
 }
 
+/* Places x at hole i of a heap of n entries, moving smaller children up. */
+static void sift_down(due_entry *heap, size_t n, size_t i, due_entry x)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t mv = x.moment;
+        if (l < n && heap[l].moment < mv) { m = l; mv = heap[l].moment; }
+        if (r < n && heap[r].moment < mv) m = r;
+        if (m == i) break;
+        heap[i] = heap[m];
+        i = m;
+    }
+    heap[i] = x;
+}
+
 static due_entry heap_pop(segments *s)
 {
     due_entry top = s->heap[0], last = s->heap[--s->n_heap];
-    size_t i = 0, n = s->n_heap;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        int64_t mv = last.moment;
-        if (l < n && s->heap[l].moment < mv) { m = l; mv = s->heap[l].moment; }
-        if (r < n && s->heap[r].moment < mv) m = r;
-        if (m == i) break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (n) s->heap[i] = last;
+    if (s->n_heap) sift_down(s->heap, s->n_heap, 0, last);
     return top;
 }
 
@@ -272,21 +277,7 @@ static void heap_trim(segments *s)
 /* Restores the heap order after entries were removed from the middle. */
 static void heapify(segments *s)
 {
-    size_t k = s->n_heap;
-    for (size_t i = k / 2; i-- > 0;) {
-        size_t j = i;
-        due_entry x = s->heap[j];
-        for (;;) {
-            size_t l = 2 * j + 1, r = l + 1, m = j;
-            int64_t mv = x.moment;
-            if (l < k && s->heap[l].moment < mv) { m = l; mv = s->heap[l].moment; }
-            if (r < k && s->heap[r].moment < mv) m = r;
-            if (m == j) break;
-            s->heap[j] = s->heap[m];
-            j = m;
-        }
-        s->heap[j] = x;
-    }
+    for (size_t i = s->n_heap / 2; i-- > 0;) sift_down(s->heap, s->n_heap, i, s->heap[i]);
 }
 
 /* Sets (moment INT64_MAX: clears) the person's next re-check of a timed slot. */
