@@ -75,7 +75,9 @@ static int serve(int argc, char **argv)
     }
     printf("listening on http://%s\n", bound);
     if (cfg.demo_data)
-        printf("try: curl http://%s/api/people/user-0001   curl http://%s/api/schema\n", bound, bound);
+        printf("try: curl http://%s/api/people/user-0001   curl http://%s/api/schema\n"
+               "     ./segd query --server http://%s 'count(purchase) >= 3 or sum(purchase.amount) >= 500'\n",
+               bound, bound, bound);
     fflush(stdout);
 
     int sig = 0;
