@@ -1437,3 +1437,91 @@ int64_t filter_next_change(const filter_node *n, const filter_env *env, person_i
         return INT64_MAX;
     }
 }
+
+/* ---- next changes for everyone ---- */
+
+static void lower(int64_t *out, person_id p, int64_t m)
+{
+    if (m < out[p]) out[p] = m;
+}
+
+/* Lowers out[p] to the moments of n (a subtree) for everyone. */
+static void next_changes(const filter_env *env, const filter_node *n, int64_t *out)
+{
+    const engine *e = env->e;
+    int64_t now = env->now_ms;
+    switch (n->kind) {
+    case FILTER_AND: case FILTER_OR: case FILTER_NOT:
+        for (uint32_t i = 0; i < n->n_children; i++) next_changes(env, n->children[i], out);
+        return;
+    case FILTER_ATTRIBUTE: {
+        if (!op_relative(n->op) || n->type != SEGD_T_DATETIME) return;
+        uint32_t pages = engine_attr_pages(e, n->index);
+        for (uint32_t pg_i = 0; pg_i < pages; pg_i++) {
+            engine_page pg;
+            if (!engine_attr_page(e, n->index, pg_i, &pg)) continue;
+            const int64_t *t = pg.values;
+            for (uint32_t w = 0; w < PAGE_WORDS; w++)
+                for (uint64_t b = pg.present[w]; b; b &= b - 1) {
+                    uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(b);
+                    lower(out, pg.first_row + i, relative_moment(t[i], n->duration_ms, now));
+                }
+        }
+        return;
+    }
+    case FILTER_EVENT: {
+        if (!filter_time_relative(n)) return;
+        int type = n->index;
+        uint32_t rows = engine_event_rows(e, type);
+        const person_id *persons = engine_event_persons(e, type);
+        const int64_t *times = engine_event_times(e, type);
+        int where_relative = filter_time_relative(n->where);
+        /* the rows where decides for: evaluated once over the log, as eval does */
+        uint64_t *rowmask = NULL;
+        if (n->where && n->window == FWIN_WITHIN) {
+            space rs;
+            space_init(&rs, env, type);
+            rowmask = xmalloc((rs.words ? rs.words : 1) * sizeof *rowmask);
+            eval_node(&rs, n->where, rowmask, NULL);
+            space_release(&rs);
+        }
+        for (uint32_t r = 0; r < rows; r++) {
+            person_id p = persons[r];
+            if (p == PERSON_NONE) continue;
+            if (where_relative) lower(out, p, row_next_change(env, n->where, type, r));
+            if (n->window != FWIN_WITHIN) continue;
+            if (rowmask && !(rowmask[r >> 6] >> (r & 63) & 1)) continue;
+            int64_t t = times[r];
+            if (t > now) lower(out, p, t);
+            lower(out, p, relative_moment(t, n->within_ms, now));
+        }
+        free(rowmask);
+        if (op_relative(n->op)) {
+            /* first_at / last_at relative: per person, from the metric as it is now */
+            person_id limit = engine_person_limit(e);
+            for (person_id p = 0; p < limit; p++) {
+                if (!engine_person_exists(e, p) || engine_person_event_newest(e, p, type) == ENGINE_NO_ROW) continue;
+                acc a;
+                uint32_t distinct, events;
+                event_metric(env, n, p, &a, &distinct, &events);
+                double v;
+                int64_t t;
+                if (metric_value(n->fn, &a, distinct, &v, &t)) lower(out, p, relative_moment(t, n->duration_ms, now));
+            }
+        }
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+int filter_next_changes(const filter_node *n, const filter_env *env, int64_t *out)
+{
+    person_id limit = engine_person_limit(env->e);
+    for (person_id p = 0; p < limit; p++) out[p] = INT64_MAX;
+    next_changes(env, n, out);
+    for (person_id p = 0; p < limit; p++)
+        if (!engine_person_exists(env->e, p)) out[p] = INT64_MAX;
+    return 0;
+}

@@ -344,6 +344,12 @@ int filter_time_relative(const filter_node *n);
  * group may not flip then: evaluate again and ask again). Reads only that person. */
 int64_t filter_next_change(const filter_node *n, const filter_env *env, person_id id);
 
+/* filter_next_change for everyone at once: out[p] (engine_person_limit entries) gets
+ * each person's moment, INT64_MAX for none and for people who do not exist. Scans
+ * columns and event logs once instead of walking each person's chains. Returns 0, or
+ * SEGD_ENOMEM never (allocation failure aborts). */
+int filter_next_changes(const filter_node *n, const filter_env *env, int64_t *out);
+
 /* Why a person does or does not match: the tree in its canonical JSON form, where every
  * node also has "result" (true / false) and each condition "actual", the value it looked
  * at (the attribute's value, the metric over the matching events, the person's bucket;

@@ -316,10 +316,15 @@ static void schedule_all(segments *s, const engine *e, int slot, int64_t now)
     segment *g = &s->v[slot];
     for (uint32_t p = 0; p < g->due_cap; p++) schedule(s, slot, p, INT64_MAX);
     if (!g->timed) return;
+    /* everyone's moments from one scan of the columns and logs the filter reads */
     person_id limit = engine_person_limit(e);
-    filter_cache_reset(s->cache);
+    int64_t *moments = xmalloc(((size_t)limit + 1) * sizeof *moments);
+    filter_resolver r = segments_resolver(s);
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    filter_next_changes(g->filter, &env, moments);
     for (person_id p = 0; p < limit; p++)
-        if (engine_person_exists(e, p)) schedule_next(s, e, slot, p, now);
+        if (moments[p] != INT64_MAX) schedule(s, slot, p, moments[p]);
+    free(moments);
     heap_trim(s);
 }
 

@@ -557,11 +557,20 @@ static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
 {
     filter_env env = { .e = o->e, .now_ms = NOW, .resolver = NULL };
     int relative = filter_time_relative(f);
+    int64_t *bulk = xmalloc(((size_t)engine_person_limit(o->e) + 1) * sizeof *bulk);
+    filter_next_changes(f, &env, bulk);
     for (person_id id = 0; id < engine_person_limit(o->e); id++) {
         int now_answer = filter_match(f, &env, id);
         int64_t m = filter_next_change(f, &env, id);
+        if (bulk[id] != m) {
+            fprintf(stderr, "filter_next_changes: person %u gets %lld, filter_next_change %lld\n", id,
+                    (long long)bulk[id], (long long)m);
+            free(bulk);
+            return 1;
+        }
         if (!relative && m != INT64_MAX) {
             fprintf(stderr, "filter_next_change: a time-free tree gave a moment for person %u\n", id);
+            free(bulk);
             return 1;
         }
         int64_t probes[2] = { NOW + 3000 * DAY, NOW + 3000 * DAY };
@@ -569,6 +578,7 @@ static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
             (*moments)++;
             if (m <= NOW) {
                 fprintf(stderr, "filter_next_change: moment %lld is not after now\n", (long long)m);
+                free(bulk);
                 return 1;
             }
             probes[0] = m - 1;
@@ -581,10 +591,12 @@ static int next_change_holds(oracle *o, filter_node *f, uint64_t *moments)
                 fprintf(stderr, "filter_next_change: person %u's answer moved at now + %lld ms, before the promised %s\n",
                         id, (long long)(probes[k] - NOW), m == INT64_MAX ? "never" : "moment");
                 dump_person(stderr, o->e, id);
+                free(bulk);
                 return 1;
             }
         }
     }
+    free(bulk);
     return 0;
 }
 
