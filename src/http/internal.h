@@ -92,6 +92,10 @@ void http_reply_errorf(http_request *req, int status, const char *code, const ch
 /* Replies with text of a content type (copied). */
 void http_reply_text(http_request *req, int status, const char *content_type, const char *text, size_t len);
 
+/* The ingest_key_kind that ?by= names (default user_id); replies 400 invalid_by and
+ * returns -1 for anything else. */
+int http_key_kind(http_request *req);
+
 /* search.c: the handlers of People search (POST /api/people/search, GET /api/people,
  * POST /api/people/export, POST /api/people/{key}/explain), GET /api/filters/parse and
  * PUT /api/_test/clock. */

@@ -45,7 +45,7 @@ static void handle_track_api(http_server *srv, http_request *req)
 
 /* ---- people ---- */
 
-static int key_kind(http_request *req)
+int http_key_kind(http_request *req)
 {
     int by = ingest_key_kind_parse(http_query(req, "by"));
     if (by < 0)
@@ -185,7 +185,7 @@ static void reply_profile(http_server *srv, http_request *req, int by, const cha
 
 static void handle_person_get(http_server *srv, http_request *req)
 {
-    int by = key_kind(req);
+    int by = http_key_kind(req);
     if (by >= 0) reply_profile(srv, req, by, req->params[0], 200);
 }
 
@@ -205,7 +205,7 @@ static void handle_person_upsert(http_server *srv, http_request *req)
 
 static void handle_person_patch(http_server *srv, http_request *req)
 {
-    int by = key_kind(req);
+    int by = http_key_kind(req);
     if (by < 0) return;
     segd_error err;
     segd_error_clear(&err);
@@ -225,7 +225,7 @@ static void handle_person_patch(http_server *srv, http_request *req)
 
 static void handle_person_delete(http_server *srv, http_request *req)
 {
-    int by = key_kind(req);
+    int by = http_key_kind(req);
     if (by < 0) return;
     segd_error err;
     segd_error_clear(&err);

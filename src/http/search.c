@@ -569,11 +569,8 @@ void http_people_export(http_server *srv, http_request *req)
 
 void http_person_explain(http_server *srv, http_request *req)
 {
-    int by = ingest_key_kind_parse(http_query(req, "by"));
-    if (by < 0) {
-        http_reply_errorf(req, 400, "invalid_by", "?by= must be one of user_id, anonymous_id, email, id");
-        return;
-    }
+    int by = http_key_kind(req);
+    if (by < 0) return;
     if (!cJSON_IsObject(req->json)) {
         http_reply_errorf(req, 400, "invalid_body", "send {\"filter\": ...}");
         return;

@@ -310,11 +310,19 @@ static void schedule_next(segments *s, const engine *e, int slot, person_id p, i
     schedule(s, slot, p, filter_next_change(g->filter, &env, p));
 }
 
-/* Schedules everyone for a timed slot (after its definition changed). */
+/* Forgets every scheduled moment of a slot (its heap entries go stale). */
+static void unschedule_all(segment *g)
+{
+    for (uint32_t p = 0; p < g->due_cap; p++) g->due[p] = INT64_MAX;
+    g->n_due = 0;
+}
+
+/* Schedules everyone for a slot (after its definition changed or a recomputation):
+ * none for a filter that time alone cannot change. */
 static void schedule_all(segments *s, const engine *e, int slot, int64_t now)
 {
     segment *g = &s->v[slot];
-    for (uint32_t p = 0; p < g->due_cap; p++) schedule(s, slot, p, INT64_MAX);
+    unschedule_all(g);
     if (!g->timed) return;
     /* everyone's moments from one scan of the columns and logs the filter reads */
     person_id limit = engine_person_limit(e);
@@ -667,8 +675,6 @@ int segments_update(segments *s, const engine *e, const char *id, const segment_
     g->created_by = created_by;
     definition_set(g, in, g->filter, now);
     replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
-    s->v[slot].timed = 1;   /* so that schedule_all clears the old moments */
-    schedule_all(s, e, slot, now);
     s->v[slot].timed = filter_time_relative(s->v[slot].filter);
     schedule_all(s, e, slot, now);
     return slot;

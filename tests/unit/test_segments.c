@@ -316,6 +316,18 @@ static void test_clock_and_snapshot(void **state)
     assert_int_equal(v.cached_size, 2);
     assert_int_equal(v.cached_at, NOW);
     assert_int_equal(segments_check(f->s, f->e), 0);
+    /* an edit that no longer depends on time drops its schedule */
+    assert_true(segments_scheduled(f->s) > 0);
+    filter_node *t = parse("plan = \"pro\"");
+    segment_input in = { .name = "Dormant", .filter = t };
+    segd_error err;
+    segd_error_clear(&err);
+    assert_int_equal(segments_update(f->s, f->e, v.id, &in, NOW + 15 * DAY, 0, &out, &err), a);
+    filter_free(t);
+    assert_int_equal(segments_scheduled(f->s), 0);
+    out.n = 0;
+    assert_int_equal(segments_run_due(f->s, f->e, NOW + 400 * DAY, &out), 0);
+    assert_int_equal(out.n, 0);
     seg_transitions_release(&out);
 }
 
