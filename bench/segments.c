@@ -75,6 +75,7 @@ int main(int argc, char **argv)
             return 1;
         }
         filter_free(f);
+        out.n = 0;                 /* the silent joins of the new members */
         segment_view v;
         segments_view(s, i, &v);
         members += v.size;

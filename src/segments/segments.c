@@ -74,10 +74,23 @@ void seg_transitions_release(seg_transitions *t)
     memset(t, 0, sizeof *t);
 }
 
-static void push_transition(seg_transitions *t, int slot, person_id p, seg_direction dir, seg_cause cause, int64_t at)
+static void push_transition(seg_transitions *t, int slot, person_id p, seg_direction dir, seg_cause cause, int64_t at,
+                            int silent)
 {
     t->v = xgrow(t->v, sizeof *t->v, &t->cap, t->n + 1, 64);
-    t->v[t->n++] = (seg_transition){ slot, p, dir, cause, at };
+    t->v[t->n++] = (seg_transition){ slot, p, dir, cause, at, silent };
+}
+
+const char *seg_cause_name(int cause)
+{
+    switch (cause) {
+    case SEG_CAUSE_WRITE: return "write";
+    case SEG_CAUSE_CLOCK: return "clock";
+    case SEG_CAUSE_ERASURE: return "erasure";
+    case SEG_CAUSE_DEFINITION: return "definition";
+    case SEG_CAUSE_MERGE: return "merge";
+    }
+    return "unknown";
 }
 
 segments *segments_new(void)
@@ -513,23 +526,26 @@ typedef struct diff_ctx {
     seg_direction dir;
     seg_cause cause;
     int64_t at;
+    int silent;
 } diff_ctx;
 
 static bool push_each(uint32_t p, void *ctx)
 {
     diff_ctx *d = ctx;
-    push_transition(d->out, d->slot, p, d->dir, d->cause, d->at);
+    push_transition(d->out, d->slot, p, d->dir, d->cause, d->at, d->silent);
     return true;
 }
 
-/* Replaces slot's members by m, appending the differences to out (when out). */
-static void replace_members(segments *s, int slot, roaring_bitmap_t *m, seg_cause cause, int64_t now, seg_transitions *out)
+/* Replaces slot's members by m, appending the differences to out (when out; marked
+ * silent when asked). */
+static void replace_members(segments *s, int slot, roaring_bitmap_t *m, seg_cause cause, int64_t now, seg_transitions *out,
+                            int silent)
 {
     segment *g = &s->v[slot];
     if (out) {
         roaring_bitmap_t *entered = roaring_bitmap_andnot(m, g->members);
         roaring_bitmap_t *exited = roaring_bitmap_andnot(g->members, m);
-        diff_ctx in = { out, slot, SEG_ENTERED, cause, now }, gone = { out, slot, SEG_EXITED, cause, now };
+        diff_ctx in = { out, slot, SEG_ENTERED, cause, now, silent }, gone = { out, slot, SEG_EXITED, cause, now, silent };
         roaring_iterate(exited, push_each, &gone);
         roaring_iterate(entered, push_each, &in);
         roaring_bitmap_free(entered);
@@ -549,6 +565,40 @@ static void new_id(const segments *s, char *id)
     } while (segments_find(s, id) >= 0);
 }
 
+static int reaches(const segments *s, int from, int to, uint8_t *seen);
+
+/* A free slot (a deleted one, or a new one at the end), zeroed. */
+static int take_slot(segments *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!s->v[i].live) {
+            memset(&s->v[i], 0, sizeof s->v[i]);
+            return i;
+        }
+    s->v = xgrow(s->v, sizeof *s->v, &s->cap, (size_t)s->n + 1, 16);
+    memset(&s->v[s->n], 0, sizeof s->v[s->n]);
+    return s->n++;
+}
+
+/* Makes a taken slot live with its definition (filter bound, taken over) and an empty
+ * member set, and puts it in the order. */
+static void slot_open(segments *s, int slot, const char *id, const segment_input *in, filter_node *bound,
+                      int64_t created_at, int64_t updated_at)
+{
+    segment *g = &s->v[slot];
+    snprintf(g->id, sizeof g->id, "%s", id);
+    definition_set(g, in, bound, updated_at);
+    g->created_by = xstrdup(in->created_by ? in->created_by : "");
+    g->created_at = created_at;
+    g->members = roaring_bitmap_create();
+    if (!g->members) abort();
+    g->live = 1;
+    g->timed = filter_time_relative(g->filter);
+    collect_reads(s, g->filter, g);
+    int cycle_at;
+    rebuild_order(s, &cycle_at);   /* a new slot is named by nobody yet: no cycle */
+}
+
 int segments_create(segments *s, const engine *e, const segment_input *in, int64_t now, int backfill,
                     char *id_out, seg_transitions *out, segd_error *err)
 {
@@ -556,33 +606,137 @@ int segments_create(segments *s, const engine *e, const segment_input *in, int64
     if (rc) return rc;
     filter_node *bound = bind_copy(s, e, in, err);
     if (!bound) return err->status ? segd_status_rc(err->status) : SEGD_EINVAL;
-    int slot = -1;
-    for (int i = 0; i < s->n && slot < 0; i++)
-        if (!s->v[i].live) slot = i;
-    if (slot < 0) {
-        s->v = xgrow(s->v, sizeof *s->v, &s->cap, (size_t)s->n + 1, 16);
-        slot = s->n++;
-        memset(&s->v[slot], 0, sizeof s->v[slot]);
-    }
-    segment *g = &s->v[slot];
-    new_id(s, g->id);
-    definition_set(g, in, bound, now);
-    g->created_by = xstrdup(in->created_by ? in->created_by : "");
-    g->created_at = now;
-    g->members = roaring_bitmap_create();
-    if (!g->members) abort();
-    g->live = 1;
-    collect_reads(s, g->filter, g);
-    int cycle_at;
-    if (rebuild_order(s, &cycle_at) != 0) {   /* a new segment cannot be named yet: unreachable */
-        slot_release(g);
-        return segd_error_set(err, 422, "segment_cycle", "the filter would make segments name each other in a cycle");
-    }
-    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
-    s->v[slot].timed = filter_time_relative(s->v[slot].filter);
+    char id[SEGMENT_ID_LEN + 1];
+    new_id(s, id);
+    int slot = take_slot(s);
+    slot_open(s, slot, id, in, bound, now, now);
+    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, out, !backfill);
     schedule_all(s, e, slot, now);
     strcpy(id_out, s->v[slot].id);
     return slot;
+}
+
+int segments_restore(segments *s, const engine *e, const char *id, const segment_input *in, int64_t created_at,
+                     int64_t updated_at, const uint32_t *members, size_t n_members, int64_t cached_at,
+                     const void *snapshot, size_t snapshot_len, segd_error *err)
+{
+    if (!id || strlen(id) != SEGMENT_ID_LEN || segments_find(s, id) >= 0)
+        return segd_error_set(err, 409, "segment_exists", "segment \"%.60s\" is restored twice or its id is malformed",
+                              id ? id : "");
+    roaring_bitmap_t *snap = NULL;
+    if (snapshot) {
+        snap = roaring_bitmap_portable_deserialize_safe(snapshot, snapshot_len);
+        if (!snap) return segd_error_set(err, 500, "snapshot_unreadable", "the stored snapshot of segment %s is damaged", id);
+    }
+    filter_node *bound = bind_copy(s, e, in, err);
+    if (!bound) {
+        if (snap) roaring_bitmap_free(snap);
+        return err->status ? segd_status_rc(err->status) : SEGD_EINVAL;
+    }
+    int slot = take_slot(s);
+    slot_open(s, slot, id, in, bound, created_at, updated_at);
+    segment *g = &s->v[slot];
+    person_id limit = engine_person_limit(e);
+    for (size_t i = 0; i < n_members; i++)
+        if (members[i] < limit && engine_person_exists(e, members[i])) roaring_bitmap_add(g->members, members[i]);
+    roaring_bitmap_run_optimize(g->members);
+    g->snapshot = snap;
+    g->cached_at = cached_at;
+    return slot;
+}
+
+void *segments_snapshot_serialize(const segments *s, int slot, size_t *len)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live || !s->v[slot].snapshot) return NULL;
+    const roaring_bitmap_t *m = s->v[slot].snapshot;
+    size_t n = roaring_bitmap_portable_size_in_bytes(m);
+    char *buf = xmalloc(n ? n : 1);
+    *len = roaring_bitmap_portable_serialize(m, buf);
+    return buf;
+}
+
+int segments_forget_person(segments *s, person_id p, int *slots_out)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        segment *g = &s->v[i];
+        if (!g->live || !g->snapshot || !roaring_bitmap_contains(g->snapshot, p)) continue;
+        roaring_bitmap_remove(g->snapshot, p);
+        slots_out[n++] = i;
+    }
+    return n;
+}
+
+typedef struct sample_ctx {
+    person_id *v;
+    size_t n, max;
+} sample_ctx;
+
+static bool take_sample(uint32_t p, void *ctx)
+{
+    sample_ctx *c = ctx;
+    if (c->n >= c->max) return false;
+    c->v[c->n++] = p;
+    return true;
+}
+
+int segments_preview(segments *s, const engine *e, int slot, const filter_node *filter, int64_t now,
+                     uint64_t *n_enter, uint64_t *n_exit, person_id *enter, size_t *n_enter_sample,
+                     person_id *exit, size_t *n_exit_sample, size_t sample, segd_error *err)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live)
+        return segd_error_set(err, 404, "segment_not_found", "no such segment");
+    segment_input in = { .filter = filter };
+    filter_node *bound = bind_copy(s, e, &in, err);
+    if (!bound) return err->status ? segd_status_rc(err->status) : SEGD_EINVAL;
+    /* the new filter may not name this segment or one that reads it (a cycle) */
+    segment probe = { 0 };
+    collect_reads(s, bound, &probe);
+    int cycle = -1;
+    for (size_t i = 0; i < probe.n_all_segs && cycle < 0; i++) {
+        uint8_t *seen = xcalloc((size_t)s->n, 1);
+        if (reaches(s, probe.all_segs[i], slot, seen)) cycle = probe.all_segs[i];
+        free(seen);
+    }
+    free(probe.attrs);
+    free(probe.types);
+    free(probe.segs);
+    free(probe.all_segs);
+    if (cycle >= 0) {
+        filter_free(bound);
+        snprintf(err->field, sizeof err->field, "filter");
+        return segd_error_set(err, 422, "segment_cycle",
+                              "the filter names segment \"%.100s\", which already depends on this one: segments cannot name each other in a cycle",
+                              s->v[cycle].name);
+    }
+    filter_resolver r = segments_resolver(s);
+    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
+    size_t words = filter_words(e);
+    uint64_t *bits = xcalloc(words ? words : 1, sizeof *bits);
+    int rc = filter_eval(bound, &env, bits);
+    filter_free(bound);
+    if (rc != 0) {
+        free(bits);
+        return segd_error_set(err, 500, "evaluation_failed", "the filter could not be evaluated");
+    }
+    roaring_bitmap_t *m = roaring_bitmap_create();
+    if (!m) abort();
+    for (size_t w = 0; w < words; w++)
+        for (uint64_t b = bits[w]; b; b &= b - 1) roaring_bitmap_add(m, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b)));
+    free(bits);
+    roaring_bitmap_t *in_new = roaring_bitmap_andnot(m, s->v[slot].members);
+    roaring_bitmap_t *gone = roaring_bitmap_andnot(s->v[slot].members, m);
+    *n_enter = roaring_bitmap_get_cardinality(in_new);
+    *n_exit = roaring_bitmap_get_cardinality(gone);
+    sample_ctx a = { enter, 0, sample }, b = { exit, 0, sample };
+    roaring_iterate(in_new, take_sample, &a);
+    roaring_iterate(gone, take_sample, &b);
+    *n_enter_sample = a.n;
+    *n_exit_sample = b.n;
+    roaring_bitmap_free(in_new);
+    roaring_bitmap_free(gone);
+    roaring_bitmap_free(m);
+    return 0;
 }
 
 /* 1 if slot `from` names `to`, directly or through other segments. */
@@ -674,7 +828,7 @@ int segments_update(segments *s, const engine *e, const char *id, const segment_
     reads_put(g, now_reads);
     g->created_by = created_by;
     definition_set(g, in, g->filter, now);
-    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, backfill ? out : NULL);
+    replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, out, !backfill);
     s->v[slot].timed = filter_time_relative(s->v[slot].filter);
     schedule_all(s, e, slot, now);
     return slot;
@@ -761,7 +915,7 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
         if (is) roaring_bitmap_add(g->members, p);
         else roaring_bitmap_remove(g->members, p);
         flipped[slot] = 1;
-        push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, exists ? cause : SEG_CAUSE_ERASURE, now);
+        push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, cause, now, 0);
     }
     if (flipped != small) free(flipped);
 }
@@ -770,7 +924,7 @@ void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause
 {
     for (int k = 0; k < s->n_order; k++) {
         int slot = s->order[k];
-        replace_members(s, slot, evaluate_all(s, e, slot, now), cause, now, out);
+        replace_members(s, slot, evaluate_all(s, e, slot, now), cause, now, out, 0);
         schedule_all(s, e, slot, now);
     }
 }

@@ -68,7 +68,13 @@ typedef enum seg_direction { SEG_ENTERED = 1, SEG_EXITED = 2 } seg_direction;
 /* Why a membership changed: a write to the person (identify, track, REST, import), the
  * clock (a time-relative condition flipped), an erasure, or the segment's definition
  * (only with backfill: otherwise a new definition's members join silently). */
-typedef enum seg_cause { SEG_CAUSE_WRITE = 1, SEG_CAUSE_CLOCK, SEG_CAUSE_ERASURE, SEG_CAUSE_DEFINITION } seg_cause;
+typedef enum seg_cause {
+    SEG_CAUSE_WRITE = 1, SEG_CAUSE_CLOCK, SEG_CAUSE_ERASURE, SEG_CAUSE_DEFINITION,
+    SEG_CAUSE_MERGE,               /* the person was merged into another (alias, identify) */
+} seg_cause;
+
+/* The cause's name as the API shows it ("write", "clock", ...). */
+const char *seg_cause_name(int cause);
 
 typedef struct seg_transition {
     int segment;                   /* slot (segments_view gives its id) */
@@ -76,6 +82,8 @@ typedef struct seg_transition {
     seg_direction dir;
     seg_cause cause;
     int64_t at;
+    int silent;                    /* a membership change without a log or outbox entry: a
+                                      new definition's members joining without backfill */
 } seg_transition;
 
 /* A list of transitions the caller owns: zero-initialise, seg_transitions_release. */
@@ -117,8 +125,9 @@ int segments_view(const segments *s, int slot, segment_view *out);
 /* Creates a segment: checks the name (1 to 100 characters, unique: 409 name_taken),
  * binds the filter (the filter errors: 422), rejects a reference cycle (422
  * segment_cycle), evaluates it over everyone and makes those people members. With
- * backfill, each member is also an `entered` transition (cause definition) in out;
- * without, they join silently. id_out gets the new random id (SEGMENT_ID_LEN + 1
+ * backfill, each member is an `entered` transition (cause definition) in out;
+ * without, they are in out too but marked silent (the caller records the membership,
+ * not a transition). id_out gets the new random id (SEGMENT_ID_LEN + 1
  * bytes). Returns the slot (>= 0) or a negative code with err set; nothing changes on
  * error. */
 int segments_create(segments *s, const engine *e, const segment_input *in, int64_t now, int backfill,
@@ -127,9 +136,34 @@ int segments_create(segments *s, const engine *e, const segment_input *in, int64
 /* Replaces a segment's definition (the same checks as create; the name may stay its
  * own). Members are re-evaluated: people who now match and did not join, people who
  * no longer match leave; with backfill those are transitions (cause definition),
- * without they change silently. created_by and created_at stay. 404 for an unknown id. */
+ * without they are in out marked silent. created_by and created_at stay. 404 for an unknown id. */
 int segments_update(segments *s, const engine *e, const char *id, const segment_input *in, int64_t now,
                     int backfill, seg_transitions *out, segd_error *err);
+
+/* Puts back a stored segment (at start, or after the engine was rebuilt): its id,
+ * times and definition as stored, its members as stored (person ids, ascending or
+ * not), and its snapshot (segments_snapshot_serialize's bytes; NULL for none). The
+ * members are not evaluated: segments_recompute_all then finds the real differences.
+ * Returns the slot, or a negative code with err (unknown_segment when the filter names
+ * a segment not restored yet: restore that first). Nothing changes on error. */
+int segments_restore(segments *s, const engine *e, const char *id, const segment_input *in, int64_t created_at,
+                     int64_t updated_at, const uint32_t *members, size_t n_members, int64_t cached_at,
+                     const void *snapshot, size_t snapshot_len, segd_error *err);
+
+/* The slot's snapshot as bytes for the store (malloc'd, *len set), or NULL when it has
+ * none. */
+void *segments_snapshot_serialize(const segments *s, int slot, size_t *len);
+
+/* Removes an erased person from every snapshot. Returns how many snapshots held them,
+ * with their slots in slots_out (segments_slots() entries at most). */
+int segments_forget_person(segments *s, person_id p, int *slots_out);
+
+/* What a new filter for slot would change, without changing anything: how many people
+ * would enter and leave, with up to `sample` of each (ascending ids). The filter is
+ * parsed, not bound. Returns 0, or the binding's negative code with err. */
+int segments_preview(segments *s, const engine *e, int slot, const filter_node *filter, int64_t now,
+                     uint64_t *n_enter, uint64_t *n_exit, person_id *enter, size_t *n_enter_sample,
+                     person_id *exit, size_t *n_exit_sample, size_t sample, segd_error *err);
 
 /* Deletes a segment: 404 if unknown, 409 segment_in_use when other segments name it
  * (the message says how many). Its members leave without transitions. */
@@ -148,8 +182,8 @@ filter_resolver segments_resolver(segments *s);
 /* The write path: person p changed as `what` says, and the engine already holds the
  * change. Re-checks, in dependency order, every segment that reads what changed (and
  * the segments that read those), and appends each membership that flipped to out with
- * cause and time `now`. An erased or merged-away person (no longer existing) exits
- * everything (cause erasure). */
+ * cause and time `now`. A person who no longer exists (erased, or merged into another:
+ * the caller says which by the cause) exits everything. */
 void segments_person_changed(segments *s, const engine *e, person_id p, const seg_change *what, int64_t now,
                              seg_cause cause, seg_transitions *out);
 

@@ -88,9 +88,16 @@ static int create(fixture *f, const char *name, const char *text, int backfill, 
     segment_input in = { .name = name, .description = "d", .filter = t, .created_by = "test" };
     segd_error err;
     segd_error_clear(&err);
+    size_t before = out->n;
     int slot = segments_create(f->s, f->e, &in, NOW, backfill, id, out, &err);
     filter_free(t);
     if (slot < 0) fail_msg("create %s: %s %s", name, err.code, err.message);
+    /* every new member is in out: logged with backfill, silent without */
+    for (size_t i = before; i < out->n; i++) {
+        assert_int_equal(out->v[i].silent, !backfill);
+        assert_int_equal(out->v[i].cause, SEG_CAUSE_DEFINITION);
+    }
+    if (!backfill) out->n = before;   /* the tests below count logged transitions */
     assert_int_equal(segments_check(f->s, f->e), 0);
     return slot;
 }
@@ -103,6 +110,14 @@ static void members(fixture *f, int slot, char *buf)
         if (segments_is_member(f->s, slot, f->p[i], 0)) buf[strlen(buf) + 1] = 0, buf[strlen(buf)] = (char)('0' + i);
 }
 
+/* Transitions that are logged (not a silent definition change). */
+static size_t logged(const seg_transitions *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) n += !t->v[i].silent;
+    return n;
+}
+
 static const char *HIGH_VALUE = "count(purchase) >= 3 or sum(purchase.amount) >= 500";
 
 static void test_create_and_backfill(void **state)
@@ -111,7 +126,7 @@ static void test_create_and_backfill(void **state)
     char id[SEGMENT_ID_LEN + 1], buf[16];
     seg_transitions out = { 0 };
     int a = create(f, "High-Value Customer", HIGH_VALUE, 0, id, &out);
-    assert_int_equal(out.n, 0);   /* joined silently, cause definition */
+    assert_int_equal(logged(&out), 0);   /* joined silently, cause definition */
     members(f, a, buf);
     assert_string_equal(buf, "01");
     assert_int_equal(strncmp(id, "seg_", 4), 0);
@@ -166,6 +181,7 @@ static void test_bad_definitions(void **state)
     filter_free(t);
     assert_int_equal(segments_check(f->s, f->e), 0);
     assert_int_equal(out.n, 0);
+    seg_transitions_release(&out);
 }
 
 static void test_changes_in_dependency_order(void **state)
@@ -208,7 +224,7 @@ static void test_changes_in_dependency_order(void **state)
     out.n = 0;
     assert_int_equal(engine_person_erase(f->e, f->p[1]), 0);
     seg_change all = { .all = 1 };
-    segments_person_changed(f->s, f->e, f->p[1], &all, NOW, SEG_CAUSE_WRITE, &out);
+    segments_person_changed(f->s, f->e, f->p[1], &all, NOW, SEG_CAUSE_ERASURE, &out);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.v[0].segment, a);
     assert_int_equal(out.v[0].cause, SEG_CAUSE_ERASURE);
@@ -258,6 +274,7 @@ static void test_update_with_and_without_backfill(void **state)
     char id[SEGMENT_ID_LEN + 1], buf[16];
     seg_transitions out = { 0 };
     int a = create(f, "Pro", "plan = \"pro\"", 0, id, &out);
+    assert_int_equal(out.n, 0);
     filter_node *t = parse("plan = \"free\"");
     segment_input in = { .name = "Free now", .filter = t };
     segd_error err;
@@ -281,7 +298,8 @@ static void test_update_with_and_without_backfill(void **state)
     t = parse("plan is set");
     in.filter = t;
     assert_int_equal(segments_update(f->s, f->e, id, &in, NOW + 2, 0, &out, &err), a);
-    assert_int_equal(out.n, 0);
+    assert_int_equal(logged(&out), 0);
+    assert_true(out.n > 0 && out.v[0].silent);
     members(f, a, buf);
     assert_string_equal(buf, "0123");
     filter_free(t);
@@ -366,6 +384,83 @@ static uint64_t xorshift(uint64_t *x)
  * segments, the clock moved in random steps for 90 days. After every step the members
  * equal filter_eval at that time, and every clock transition happened at the exact
  * moment the answer flipped (the filter says `was` 1 ms before and `is` at it). */
+/* What a restart does: restore the stored definition, members and snapshot into a new
+ * set, then recompute: only real differences come out. Also preview and erasure from
+ * snapshots. */
+static void test_restore_preview_forget(void **state)
+{
+    fixture *f = *state;
+    char id[SEGMENT_ID_LEN + 1], buf[16];
+    seg_transitions out = { 0 };
+    int a = create(f, "Pro", "plan = \"pro\"", 0, id, &out);
+    segments_snapshot(f->s, a, NOW);
+    size_t len = 0;
+    void *snap = segments_snapshot_serialize(f->s, a, &len);
+    assert_non_null(snap);
+    assert_null(segments_snapshot_serialize(f->s, a + 1, &len));
+
+    segments *again = segments_new();
+    filter_node *t = parse("plan = \"pro\"");
+    segment_input in = { .name = "Pro", .description = "d", .filter = t, .created_by = "test" };
+    segd_error err;
+    segd_error_clear(&err);
+    uint32_t stored[2] = { f->p[0], f->p[1] };   /* p1 was stored as a member, p2 not */
+    int r = segments_restore(again, f->e, id, &in, NOW - 5, NOW - 1, stored, 2, NOW, snap, len, &err);
+    assert_true(r >= 0);
+    segment_view v;
+    assert_int_equal(segments_view(again, r, &v), 1);
+    assert_string_equal(v.id, id);
+    assert_int_equal(v.created_at, NOW - 5);
+    assert_int_equal(v.updated_at, NOW - 1);
+    assert_int_equal(v.size, 2);
+    assert_int_equal(v.cached_size, 2);
+    assert_int_equal(v.cached_at, NOW);
+    assert_true(segments_restore(again, f->e, id, &in, NOW, NOW, NULL, 0, 0, NULL, 0, &err) < 0);
+    segments_recompute_all(again, f->e, NOW, SEG_CAUSE_CLOCK, &out);
+    assert_int_equal(out.n, 2);
+    for (size_t i = 0; i < out.n; i++) {
+        assert_int_equal(out.v[i].cause, SEG_CAUSE_CLOCK);
+        assert_int_equal(out.v[i].silent, 0);
+        assert_int_equal(out.v[i].person, out.v[i].dir == SEG_ENTERED ? f->p[2] : f->p[1]);
+    }
+    members(&(fixture){ .s = again, .e = f->e, .p = { f->p[0], f->p[1], f->p[2], f->p[3] } }, r, buf);
+    assert_string_equal(buf, "02");
+    assert_int_equal(segments_check(again, f->e), 0);
+
+    /* preview: switching to free would let 1 and 3 in and 0 and 2 out */
+    filter_node *free_plan = parse("plan = \"free\"");
+    uint64_t n_in, n_out;
+    person_id s_in[1], s_out[4];
+    size_t k_in, k_out;
+    assert_int_equal(segments_preview(again, f->e, r, free_plan, NOW, &n_in, &n_out, s_in, &k_in, s_out, &k_out, 1, &err), 0);
+    assert_int_equal(n_in, 2);
+    assert_int_equal(n_out, 2);
+    assert_int_equal(k_in, 1);
+    assert_int_equal(s_in[0], f->p[1]);
+    /* a preview that would name the segment itself is a cycle */
+    char text[64];
+    snprintf(text, sizeof text, "in segment \"%s\"", id);
+    filter_node *self = parse(text);
+    assert_true(segments_preview(again, f->e, r, self, NOW, &n_in, &n_out, s_in, &k_in, s_out, &k_out, 1, &err) < 0);
+    assert_string_equal(err.code, "segment_cycle");
+    members(&(fixture){ .s = again, .e = f->e, .p = { f->p[0], f->p[1], f->p[2], f->p[3] } }, r, buf);
+    assert_string_equal(buf, "02");
+
+    /* erasure leaves the snapshots */
+    int slots[4];
+    assert_int_equal(segments_forget_person(again, f->p[0], slots), 1);
+    assert_int_equal(slots[0], r);
+    assert_int_equal(segments_is_member(again, r, f->p[0], 1), 0);
+    assert_int_equal(segments_forget_person(again, f->p[0], slots), 0);
+
+    filter_free(self);
+    filter_free(free_plan);
+    filter_free(t);
+    free(snap);
+    segments_free(again);
+    seg_transitions_release(&out);
+}
+
 static void test_clock_matches_full_evaluation(void **state)
 {
     (void)state;
@@ -472,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_with_and_without_backfill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_and_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebind_and_attribute_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_preview_forget, setup, teardown),
         cmocka_unit_test(test_clock_matches_full_evaluation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
