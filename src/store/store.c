@@ -4,7 +4,8 @@
  * Workload: event inserts dominate (bulk import runs several hundred thousand per
  * second inside one large transaction), so a write is bind + step + reset on a
  * statement prepared at open, with SQLITE_STATIC bindings and no allocation. Loads
- * are full scans, run once when the engine is rebuilt at start.
+ * are full scans, run once when the engine is rebuilt at start. The store_read_*
+ * calls are small indexed reads from HTTP threads on a second, read-only connection.
  */
 #include "store.h"
 
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +91,33 @@ static const migration migrations[] = {
      * and drops the events table. */
     {"CREATE TABLE event_blocks(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, data BLOB NOT NULL);",
      migrate_events_to_blocks},
+
+    /* 4: segments. A segment's key is `num`, never reused (AUTOINCREMENT): rows of a
+     * deleted segment that something still names (an outbox consumer, a log line)
+     * cannot be mistaken for a newer one's. Members are keyed (seg, person) WITHOUT
+     * ROWID, so a segment's members are one range and the row is the key; the index
+     * on (person, seg) serves a person's memberships. Transitions are the membership
+     * log and the outbox: seq is AUTOINCREMENT so that deleting the newest rows (an
+     * erasure, a deleted segment, pruning) never lets a later row take a seq an
+     * outbox consumer has already passed. Their indexes serve the reads (a segment's
+     * or a person's log newest first) and pruning by `at`, which grows with time, so
+     * inserts append to the right of it. History has at most one point per segment
+     * and ms (a second point replaces the first); its index on `at` keeps pruning
+     * from scanning every segment's points. */
+    {"CREATE TABLE segments(num INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    " definition TEXT NOT NULL, cached_at INTEGER NOT NULL DEFAULT 0, cached BLOB);"
+    "CREATE TABLE segment_members(seg INTEGER NOT NULL, person INTEGER NOT NULL, entered_at INTEGER NOT NULL,"
+    " cause INTEGER NOT NULL, PRIMARY KEY(seg, person)) WITHOUT ROWID;"
+    "CREATE INDEX segment_members_person ON segment_members(person, seg);"
+    "CREATE TABLE segment_transitions(seq INTEGER PRIMARY KEY AUTOINCREMENT, seg INTEGER NOT NULL,"
+    " person INTEGER NOT NULL, public_id INTEGER NOT NULL, dir INTEGER NOT NULL, at INTEGER NOT NULL,"
+    " cause INTEGER NOT NULL, detail TEXT);"
+    "CREATE INDEX segment_transitions_seg ON segment_transitions(seg, seq);"
+    "CREATE INDEX segment_transitions_person ON segment_transitions(person, seq);"
+    "CREATE INDEX segment_transitions_at ON segment_transitions(at);"
+    "CREATE TABLE segment_history(seg INTEGER NOT NULL, at INTEGER NOT NULL, size INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, PRIMARY KEY(seg, at)) WITHOUT ROWID;"
+    "CREATE INDEX segment_history_at ON segment_history(at);", NULL},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -116,12 +145,28 @@ enum stmt_id {
     ST_PROPERTY_PUT,
     ST_MESSAGE_PUT,
     ST_MESSAGES_PRUNE,
+    ST_SEGMENT_UPDATE,
+    ST_SEGMENT_INSERT,
+    ST_SEGMENT_CACHED_PUT,
+    ST_SEGMENT_DELETE,
+    ST_SEGMENT_MEMBERS_DELETE,
+    ST_SEGMENT_TRANSITIONS_DELETE,
+    ST_SEGMENT_HISTORY_DELETE,
+    ST_MEMBER_ENTER,
+    ST_MEMBER_EXIT,
+    ST_TRANSITION_ADD,
+    ST_HISTORY_ADD,
+    ST_PERSON_LOG_ERASE,
+    ST_TRANSITIONS_PRUNE,
+    ST_HISTORY_PRUNE,
     ST_LOAD_ATTRIBUTES,
     ST_LOAD_EVENT_TYPES,
     ST_LOAD_PROPERTIES,
     ST_LOAD_PEOPLE,
     ST_LOAD_BLOCKS,
     ST_LOAD_MESSAGES,
+    ST_LOAD_SEGMENTS,
+    ST_LOAD_MEMBERS,
     ST_PERSON_GET,
     ST_COUNT_PEOPLE,
     ST_INTEGRITY_CHECK,
@@ -157,6 +202,26 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " ON CONFLICT(type, name) DO UPDATE SET ptype = excluded.ptype",
     [ST_MESSAGE_PUT] = "INSERT INTO message_batches(at, source, ids) VALUES(?1, ?2, ?3)",
     [ST_MESSAGES_PRUNE] = "DELETE FROM message_batches WHERE at < ?1",
+    /* Update first, insert when nothing was updated: an upsert into an AUTOINCREMENT
+     * table takes a new num from sqlite_sequence even when it ends as an update. */
+    [ST_SEGMENT_UPDATE] = "UPDATE segments SET definition = ?2 WHERE id = ?1 RETURNING num",
+    [ST_SEGMENT_INSERT] = "INSERT INTO segments(id, definition) VALUES(?1, ?2)",
+    [ST_SEGMENT_CACHED_PUT] = "UPDATE segments SET cached_at = ?2, cached = ?3 WHERE num = ?1",
+    [ST_SEGMENT_DELETE] = "DELETE FROM segments WHERE num = ?1",
+    [ST_SEGMENT_MEMBERS_DELETE] = "DELETE FROM segment_members WHERE seg = ?1",
+    [ST_SEGMENT_TRANSITIONS_DELETE] = "DELETE FROM segment_transitions WHERE seg = ?1",
+    [ST_SEGMENT_HISTORY_DELETE] = "DELETE FROM segment_history WHERE seg = ?1",
+    [ST_MEMBER_ENTER] = "INSERT INTO segment_members(seg, person, entered_at, cause) VALUES(?1, ?2, ?3, ?4)"
+                        " ON CONFLICT(seg, person) DO UPDATE SET entered_at = excluded.entered_at,"
+                        " cause = excluded.cause",
+    [ST_MEMBER_EXIT] = "DELETE FROM segment_members WHERE seg = ?1 AND person = ?2",
+    [ST_TRANSITION_ADD] = "INSERT INTO segment_transitions(seg, person, public_id, dir, at, cause, detail)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_HISTORY_ADD] = "INSERT INTO segment_history(seg, at, size, kind) VALUES(?1, ?2, ?3, ?4)"
+                       " ON CONFLICT(seg, at) DO UPDATE SET size = excluded.size, kind = excluded.kind",
+    [ST_PERSON_LOG_ERASE] = "DELETE FROM segment_transitions WHERE person = ?1",
+    [ST_TRANSITIONS_PRUNE] = "DELETE FROM segment_transitions WHERE at < ?1",
+    [ST_HISTORY_PRUNE] = "DELETE FROM segment_history WHERE at < ?1",
     [ST_LOAD_ATTRIBUTES] = "SELECT name, type, declared FROM attributes ORDER BY rowid",
     [ST_LOAD_EVENT_TYPES] = "SELECT id, name FROM event_types ORDER BY id",
     [ST_LOAD_PROPERTIES] = "SELECT type, name, ptype FROM properties ORDER BY rowid",
@@ -164,9 +229,53 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LOAD_BLOCKS] = "SELECT id, n, data FROM event_blocks ORDER BY id",
     [ST_LOAD_MESSAGES] = "SELECT source, ids, at FROM message_batches WHERE at >= ?1"
                          " ORDER BY rowid",
+    [ST_LOAD_SEGMENTS] = "SELECT num, id, definition, cached_at, cached FROM segments ORDER BY num",
+    [ST_LOAD_MEMBERS] = "SELECT seg, person, entered_at, cause FROM segment_members ORDER BY seg, person",
     [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
     [ST_COUNT_PEOPLE] = "SELECT count(*) FROM people",
     [ST_INTEGRITY_CHECK] = "PRAGMA integrity_check",
+};
+
+/* The statements of the read-only connection (store_read_*). */
+enum rstmt_id {
+    RST_MEMBER,
+    RST_MEMBERSHIPS,
+    RST_TRANSITIONS,
+    RST_TRANSITIONS_SEG,
+    RST_TRANSITIONS_PERSON,
+    RST_TRANSITIONS_SEG_PERSON,
+    RST_OUTBOX,
+    RST_HISTORY,
+    RST_DAILY,
+    RST_COUNT
+};
+
+#define TRANSITION_COLUMNS "SELECT seq, seg, person, public_id, dir, at, cause, detail FROM segment_transitions"
+
+/* One statement per combination of filters, so that each uses its index: a
+ * segment's log by (seg, seq), a person's by (person, seq). :before is INT64_MAX
+ * for "from the newest". */
+static const char *const rstmt_sql[RST_COUNT] = {
+    [RST_MEMBER] = "SELECT entered_at, cause FROM segment_members WHERE seg = ?1 AND person = ?2",
+    [RST_MEMBERSHIPS] = "SELECT seg, person, entered_at, cause FROM segment_members WHERE person = ?1"
+                        " ORDER BY seg",
+    [RST_TRANSITIONS] = TRANSITION_COLUMNS " WHERE seq < :before ORDER BY seq DESC LIMIT :limit",
+    [RST_TRANSITIONS_SEG] = TRANSITION_COLUMNS " WHERE seg = :seg AND seq < :before"
+                            " ORDER BY seq DESC LIMIT :limit",
+    [RST_TRANSITIONS_PERSON] = TRANSITION_COLUMNS " WHERE person = :person AND seq < :before"
+                               " ORDER BY seq DESC LIMIT :limit",
+    /* `+seg` keeps the planner on the person's index: a person has far fewer
+     * transitions than a segment. */
+    [RST_TRANSITIONS_SEG_PERSON] = TRANSITION_COLUMNS " WHERE person = :person AND +seg = :seg"
+                                   " AND seq < :before ORDER BY seq DESC LIMIT :limit",
+    [RST_OUTBOX] = TRANSITION_COLUMNS " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [RST_HISTORY] = "SELECT at, size, kind FROM segment_history WHERE seg = ?1 AND at >= ?2 ORDER BY at",
+    /* day: `at` rounded down to a whole day of 86400000 ms (floor, also before 1970: SQL's %
+     * truncates toward zero). Times within a day of INT64_MIN have no such midnight. */
+    [RST_DAILY] = "SELECT day, sum(dir = 1), sum(dir = 2) FROM"
+                  " (SELECT at - ((at % 86400000) + 86400000) % 86400000 AS day, dir"
+                  "  FROM segment_transitions WHERE seg = ?1 AND at >= ?2)"
+                  " GROUP BY day ORDER BY day",
 };
 
 struct store {
@@ -188,16 +297,28 @@ struct store {
     size_t block_cap;
     char *scratch;        /* store_messages_put's blob, reused */
     size_t scratch_cap;
+    /* The read-only connection of store_read_*, and its statements: any thread may
+     * use them while holding read_lock (SQLITE_OPEN_NOMUTEX: the lock is ours). */
+    pthread_mutex_t read_lock;
+    int read_lock_ready;
+    sqlite3 *rdb;
+    sqlite3_stmt *rstmt[RST_COUNT];
 };
 
 /* ---- errors ---- */
 
-/* Logs "segd: store: WHAT: <sqlite's message>" and maps rc to a SEGD_E* code. */
+/* Logs "segd: store: WHAT: <sqlite's message>" for connection db (may be NULL) and
+ * maps rc to a SEGD_E* code. */
+static int db_error(sqlite3 *db, const char *what, int rc)
+{
+    fprintf(stderr, "segd: store: %s: %s\n", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return (rc & 0xff) == SQLITE_BUSY ? SEGD_EBUSY : SEGD_EIO;
+}
+
+/* db_error for the writer's connection. */
 static int store_error(store *s, const char *what, int rc)
 {
-    fprintf(stderr, "segd: store: %s: %s\n", what,
-            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-    return (rc & 0xff) == SQLITE_BUSY ? SEGD_EBUSY : SEGD_EIO;
+    return db_error(s->db, what, rc);
 }
 
 /* Counts one write call for store_fail_nth_write; 1 when this call must fail. */
@@ -492,6 +613,24 @@ static int prepare_all(store *s, segd_error *err)
     return 0;
 }
 
+/* Opens the read-only connection of store_read_* (after the migrations: it prepares
+ * statements over the newest schema) and prepares its statements. */
+static int open_reader(store *s, const char *db_path, segd_error *err)
+{
+    int rc = sqlite3_open_v2(db_path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(s->rdb, STORE_BUSY_TIMEOUT_MS);
+    for (int i = 0; rc == SQLITE_OK && i < RST_COUNT; i++)
+        rc = sqlite3_prepare_v3(s->rdb, rstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->rstmt[i], NULL);
+    if (rc != SQLITE_OK) {
+        db_error(s->rdb, "open the read connection", rc);
+        return segd_error_set(err, 500, "store_open_failed", "cannot open %s for reading: %s", db_path,
+                              s->rdb ? sqlite3_errmsg(s->rdb) : sqlite3_errstr(rc));
+    }
+    return 0;
+}
+
 store *store_open(const char *dir, segd_error *err)
 {
     char lock_path[PATH_MAX], db_path[PATH_MAX];
@@ -518,6 +657,11 @@ store *store_open(const char *dir, segd_error *err)
 
     s = xcalloc(1, sizeof *s);
     s->lock_fd = -1;
+    if (pthread_mutex_init(&s->read_lock, NULL) != 0) {
+        segd_error_set(err, 500, "store_open_failed", "cannot create a mutex: %s", strerror(errno));
+        goto fail;
+    }
+    s->read_lock_ready = 1;
     if (lock_dir(s, dir, lock_path, err) != 0)
         goto fail;
 
@@ -530,7 +674,7 @@ store *store_open(const char *dir, segd_error *err)
         goto fail;
     }
     if (configure(s, db_path, err) != 0 || migrate(s, db_path, err) != 0 ||
-        prepare_all(s, err) != 0)
+        prepare_all(s, err) != 0 || open_reader(s, db_path, err) != 0)
         goto fail;
     return s;
 
@@ -543,6 +687,14 @@ void store_close(store *s)
 {
     if (!s)
         return;
+    /* The reader first, so that the writer's close is the last one: it checkpoints
+     * and removes the WAL. */
+    for (int i = 0; i < RST_COUNT; i++)
+        sqlite3_finalize(s->rstmt[i]);
+    if (s->rdb && sqlite3_close(s->rdb) != SQLITE_OK)
+        db_error(s->rdb, "close the read connection", SQLITE_BUSY);
+    if (s->read_lock_ready)
+        pthread_mutex_destroy(&s->read_lock);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     /* Rolls back an open transaction; every statement is finalized, so it closes. */
@@ -1014,6 +1166,172 @@ int store_prune_messages(store *s, int64_t before_ms)
                     "prune message ids");
 }
 
+/* ---- segments ---- */
+
+int store_segment_put(store *s, const char *id, const char *definition_json, size_t len, int64_t *num)
+{
+    sqlite3_stmt *up = s->stmt[ST_SEGMENT_UPDATE], *ins = s->stmt[ST_SEGMENT_INSERT];
+    int rc, ret = 0, found = 0;
+    sqlite3_int64 key = 0;
+
+    if (injected_fault(s, "put segment"))
+        return SEGD_EIO;
+    if (!id || !definition_json) {
+        fprintf(stderr, "segd: store: put segment: id or definition is NULL\n");
+        return SEGD_EINVAL;
+    }
+    rc = bind_str(up, 1, id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(up, 2, definition_json, len);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(up)) == SQLITE_ROW) {
+        key = sqlite3_column_int64(up, 0);
+        found = 1;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        ret = store_error(s, "put segment", rc);
+    sqlite3_reset(up);
+    sqlite3_clear_bindings(up);
+    if (ret == 0 && !found) {
+        rc = bind_str(ins, 1, id);
+        if (rc == SQLITE_OK)
+            rc = bind_text(ins, 2, definition_json, len);
+        ret = stmt_run(s, ST_SEGMENT_INSERT, rc, "put segment");
+        key = sqlite3_last_insert_rowid(s->db);
+    }
+    if (ret == 0 && num)
+        *num = key;
+    return ret;
+}
+
+int store_segment_delete(store *s, int64_t num)
+{
+    static const enum stmt_id steps[] = {ST_SEGMENT_MEMBERS_DELETE, ST_SEGMENT_TRANSITIONS_DELETE,
+                                         ST_SEGMENT_HISTORY_DELETE, ST_SEGMENT_DELETE};
+    int rc = 0;
+
+    if (injected_fault(s, "delete segment"))
+        return SEGD_EIO;
+    for (size_t i = 0; rc == 0 && i < sizeof steps / sizeof steps[0]; i++)
+        rc = stmt_run(s, steps[i], sqlite3_bind_int64(s->stmt[steps[i]], 1, num), "delete segment");
+    return rc;
+}
+
+int store_segment_cached_put(store *s, int64_t num, int64_t cached_at, const void *data, size_t len)
+{
+    sqlite3_stmt *st = s->stmt[ST_SEGMENT_CACHED_PUT];
+    int rc;
+
+    if (injected_fault(s, "put segment snapshot"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, cached_at);
+    if (rc == SQLITE_OK)
+        rc = data ? sqlite3_bind_blob64(st, 3, data, len, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
+    return stmt_run(s, ST_SEGMENT_CACHED_PUT, rc, "put segment snapshot");
+}
+
+int store_member_enter(store *s, int64_t num, uint32_t person, int64_t entered_at, int cause)
+{
+    sqlite3_stmt *st = s->stmt[ST_MEMBER_ENTER];
+    int rc;
+
+    if (injected_fault(s, "enter member"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, person);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, entered_at);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 4, cause);
+    return stmt_run(s, ST_MEMBER_ENTER, rc, "enter member");
+}
+
+int store_member_exit(store *s, int64_t num, uint32_t person)
+{
+    sqlite3_stmt *st = s->stmt[ST_MEMBER_EXIT];
+    int rc;
+
+    if (injected_fault(s, "exit member"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, person);
+    return stmt_run(s, ST_MEMBER_EXIT, rc, "exit member");
+}
+
+int store_transition_add(store *s, int64_t num, uint32_t person, uint64_t public_id, int dir, int64_t at, int cause,
+                         const char *detail, int64_t *seq)
+{
+    sqlite3_stmt *st = s->stmt[ST_TRANSITION_ADD];
+    int rc, ret;
+
+    if (injected_fault(s, "add transition"))
+        return SEGD_EIO;
+    if (dir != 1 && dir != 2) {
+        fprintf(stderr, "segd: store: add transition: direction %d is neither 1 nor 2\n", dir);
+        return SEGD_EINVAL;
+    }
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, person);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)public_id);   /* round-trips all 64 bits */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 4, dir);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, at);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 6, cause);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 7, detail);
+    ret = stmt_run(s, ST_TRANSITION_ADD, rc, "add transition");
+    if (ret == 0 && seq)
+        *seq = sqlite3_last_insert_rowid(s->db);
+    return ret;
+}
+
+int store_history_add(store *s, int64_t num, int64_t at, uint64_t size, int kind)
+{
+    sqlite3_stmt *st = s->stmt[ST_HISTORY_ADD];
+    int rc;
+
+    if (injected_fault(s, "add history point"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, at);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 4, kind);
+    return stmt_run(s, ST_HISTORY_ADD, rc, "add history point");
+}
+
+int store_person_log_erase(store *s, uint32_t person)
+{
+    if (injected_fault(s, "erase transitions"))
+        return SEGD_EIO;
+    return stmt_run(s, ST_PERSON_LOG_ERASE, sqlite3_bind_int64(s->stmt[ST_PERSON_LOG_ERASE], 1, person),
+                    "erase transitions");
+}
+
+int store_prune_segment_log(store *s, int64_t before_ms)
+{
+    int rc;
+
+    if (injected_fault(s, "prune segment log"))
+        return SEGD_EIO;
+    rc = stmt_run(s, ST_TRANSITIONS_PRUNE, sqlite3_bind_int64(s->stmt[ST_TRANSITIONS_PRUNE], 1, before_ms),
+                  "prune transitions");
+    if (rc == 0)
+        rc = stmt_run(s, ST_HISTORY_PRUNE, sqlite3_bind_int64(s->stmt[ST_HISTORY_PRUNE], 1, before_ms),
+                      "prune history");
+    return rc;
+}
+
 /* ---- loads ---- */
 
 int store_load_attributes(store *s, store_attribute_cb cb, void *ctx)
@@ -1120,6 +1438,34 @@ int store_load_messages(store *s, int64_t since_ms, store_message_cb cb, void *c
     return load_finish(s, ST_LOAD_MESSAGES, rc, cb_rc, "load message ids");
 }
 
+int store_load_segments(store *s, store_segment_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_SEGMENTS];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len;
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        const char *definition = column_text(st, 2, &len);
+        const void *cached = sqlite3_column_blob(st, 4);   /* NULL for NULL and for zero bytes */
+        size_t cached_len = cached ? (size_t)sqlite3_column_bytes(st, 4) : 0;
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), id, definition, len, sqlite3_column_int64(st, 3), cached,
+                   cached_len);
+    }
+    return load_finish(s, ST_LOAD_SEGMENTS, rc, cb_rc, "load segments");
+}
+
+int store_load_members(store *s, store_member_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_MEMBERS];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+                   sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3));
+    return load_finish(s, ST_LOAD_MEMBERS, rc, cb_rc, "load members");
+}
+
 int store_person_get(store *s, uint32_t id, uint64_t *public_id, char **attrs_json, size_t *len)
 {
     sqlite3_stmt *st = s->stmt[ST_PERSON_GET];
@@ -1175,6 +1521,168 @@ int store_integrity_check(store *s)
         ret = SEGD_EIO;
     sqlite3_reset(st);
     return ret;
+}
+
+/* ---- reads from any thread ---- */
+
+/* Takes the read connection and returns its statement. */
+static sqlite3_stmt *read_begin(store *s, enum rstmt_id id)
+{
+    pthread_mutex_lock(&s->read_lock);
+    return s->rstmt[id];
+}
+
+/* Ends a read begun by read_begin: the result as load_finish gives it, the statement
+ * reset (a statement left mid-scan would hold its snapshot and starve checkpoints)
+ * and the connection released. */
+static int read_finish(store *s, sqlite3_stmt *st, int step_rc, int cb_rc, const char *what)
+{
+    int ret = cb_rc;
+
+    if (cb_rc == 0 && step_rc != SQLITE_DONE)
+        ret = db_error(s->rdb, what, step_rc);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->read_lock);
+    return ret;
+}
+
+/* Binds a named parameter when the statement has it. */
+static int bind_named_int64(sqlite3_stmt *st, const char *name, sqlite3_int64 v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    return i > 0 ? sqlite3_bind_int64(st, i, v) : SQLITE_OK;
+}
+
+int store_read_member(store *s, int64_t num, uint32_t person, int64_t *entered_at, int *cause)
+{
+    sqlite3_stmt *st = read_begin(s, RST_MEMBER);
+    int rc = sqlite3_bind_int64(st, 1, num);
+    int found = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, person);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (entered_at)
+            *entered_at = sqlite3_column_int64(st, 0);
+        if (cause)
+            *cause = sqlite3_column_int(st, 1);
+        found = 1;
+        rc = SQLITE_DONE;
+    }
+    rc = read_finish(s, st, rc, 0, "read member");
+    return rc < 0 ? rc : found;
+}
+
+int store_read_memberships(store *s, uint32_t person, store_member_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = read_begin(s, RST_MEMBERSHIPS);
+    int rc = sqlite3_bind_int64(st, 1, person), cb_rc = 0;
+
+    while (rc == SQLITE_OK && cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+                   sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3));
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK)
+        rc = SQLITE_DONE;     /* stopped by the callback */
+    return read_finish(s, st, rc, cb_rc, "read memberships");
+}
+
+/* Steps a bound transitions statement (TRANSITION_COLUMNS), one callback per row,
+ * and ends the read. */
+static int read_transition_rows(store *s, sqlite3_stmt *st, int bind_rc, store_transition_cb cb, void *ctx,
+                                const char *what)
+{
+    int rc = bind_rc, cb_rc = 0;
+
+    while (rc == SQLITE_OK && cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len;
+        store_transition t = {
+            .seq = sqlite3_column_int64(st, 0),
+            .num = sqlite3_column_int64(st, 1),
+            .person = (uint32_t)sqlite3_column_int64(st, 2),
+            .public_id = (uint64_t)sqlite3_column_int64(st, 3),
+            .dir = sqlite3_column_int(st, 4),
+            .at = sqlite3_column_int64(st, 5),
+            .cause = sqlite3_column_int(st, 6),
+            .detail = column_text(st, 7, &len),
+        };
+        cb_rc = cb(ctx, &t);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK)
+        rc = SQLITE_DONE;
+    return read_finish(s, st, rc, cb_rc, what);
+}
+
+int store_read_transitions(store *s, int64_t num, int64_t person, int64_t before_seq, int limit,
+                           store_transition_cb cb, void *ctx)
+{
+    enum rstmt_id id = num < 0 ? (person < 0 ? RST_TRANSITIONS : RST_TRANSITIONS_PERSON)
+                               : (person < 0 ? RST_TRANSITIONS_SEG : RST_TRANSITIONS_SEG_PERSON);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (limit <= 0)
+        return SEGD_EINVAL;
+    st = read_begin(s, id);
+    rc = bind_named_int64(st, ":seg", num);
+    if (rc == SQLITE_OK)
+        rc = bind_named_int64(st, ":person", person);
+    if (rc == SQLITE_OK)
+        rc = bind_named_int64(st, ":before", before_seq > 0 ? before_seq : INT64_MAX);
+    if (rc == SQLITE_OK)
+        rc = bind_named_int64(st, ":limit", limit);
+    return read_transition_rows(s, st, rc, cb, ctx, "read transitions");
+}
+
+int store_read_outbox(store *s, int64_t after_seq, int limit, store_transition_cb cb, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (limit <= 0)
+        return SEGD_EINVAL;
+    st = read_begin(s, RST_OUTBOX);
+    rc = sqlite3_bind_int64(st, 1, after_seq);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, limit);
+    return read_transition_rows(s, st, rc, cb, ctx, "read outbox");
+}
+
+int store_read_history(store *s, int64_t num, int64_t since_ms, store_history_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = read_begin(s, RST_HISTORY);
+    int rc = sqlite3_bind_int64(st, 1, num), cb_rc = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, since_ms);
+    while (rc == SQLITE_OK && cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+                   sqlite3_column_int(st, 2));
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK)
+        rc = SQLITE_DONE;
+    return read_finish(s, st, rc, cb_rc, "read history");
+}
+
+int store_read_daily_counts(store *s, int64_t num, int64_t since_ms, store_daily_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = read_begin(s, RST_DAILY);
+    int rc = sqlite3_bind_int64(st, 1, num), cb_rc = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, since_ms);
+    while (rc == SQLITE_OK && cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+                   (uint64_t)sqlite3_column_int64(st, 2));
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK)
+        rc = SQLITE_DONE;
+    return read_finish(s, st, rc, cb_rc, "read daily counts");
 }
 
 void store_fail_nth_write(store *s, int n)

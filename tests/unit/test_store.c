@@ -1,6 +1,7 @@
 /* test_store.c - unit tests for src/store/store.c: open, lock, migrations, every
- * write and load, transactions and savepoints, and injected write failures. Each
- * test gets a fresh mkdtemp directory under /tmp, removed afterwards. */
+ * write, load and read (also from other threads while the writer holds a transaction),
+ * transactions and savepoints, and injected write failures. Each test gets a fresh
+ * mkdtemp directory under /tmp, removed afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,11 +126,13 @@ static void assert_raw_text(const char *dir, const char *sql, const char *expect
     "SELECT group_concat(line, ';') FROM (SELECT type || ' ' || name || ' on ' || tbl_name"  \
     " AS line FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name)"
 
-/* The objects and columns of schema version 3, which a fresh open and a migration
+#define INDEX_COLUMNS(index) "SELECT group_concat(name, ',') FROM pragma_index_info('" index "')"
+
+/* The objects and columns of schema version 4, which a fresh open and a migration
  * must both produce. */
-static void assert_schema_v3(const char *dir)
+static void assert_schema_v4(const char *dir)
 {
-    assert_int_equal(raw_int(dir, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(dir, "PRAGMA user_version"), 4);
     assert_int_equal(raw_int(dir, "PRAGMA application_id"), 0x73656764);
     assert_raw_text(dir, SCHEMA_OBJECTS_SQL,
                     "table attributes on attributes;"
@@ -137,7 +142,39 @@ static void assert_schema_v3(const char *dir)
                     "index message_batches_at on message_batches;"
                     "table meta on meta;"
                     "table people on people;"
-                    "table properties on properties");
+                    "table properties on properties;"
+                    "table segment_history on segment_history;"
+                    "index segment_history_at on segment_history;"
+                    "table segment_members on segment_members;"
+                    "index segment_members_person on segment_members;"
+                    "table segment_transitions on segment_transitions;"
+                    "index segment_transitions_at on segment_transitions;"
+                    "index segment_transitions_person on segment_transitions;"
+                    "index segment_transitions_seg on segment_transitions;"
+                    "table segments on segments");
+    /* segments (4): nums and seqs never reused; members and history keyed WITHOUT ROWID */
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segments')",
+                    "num,id,definition,cached_at,cached");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_members')",
+                    "seg,person,entered_at,cause");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_transitions')",
+                    "seq,seg,person,public_id,dir,at,cause,detail");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_history')",
+                    "seg,at,size,kind");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
+                    " WHERE sql LIKE '%AUTOINCREMENT%' ORDER BY name)", "segment_transitions,segments");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_list"
+                    " WHERE wr ORDER BY name)", "segment_history,segment_members");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_members') WHERE pk",
+                    "seg,person");
+    assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_history') WHERE pk",
+                    "seg,at");
+    assert_raw_text(dir, INDEX_COLUMNS("segment_members_person"), "person,seg");
+    assert_raw_text(dir, INDEX_COLUMNS("segment_transitions_seg"), "seg,seq");
+    assert_raw_text(dir, INDEX_COLUMNS("segment_transitions_person"), "person,seq");
+    assert_raw_text(dir, INDEX_COLUMNS("segment_transitions_at"), "at");
+    assert_raw_text(dir, INDEX_COLUMNS("segment_history_at"), "at");
+    assert_int_equal(raw_int(dir, "SELECT \"unique\" FROM pragma_index_list('segments')"), 1);   /* id */
     /* event blocks: the rowid is the key (type << 32 | first row), n before the blob,
      * no index at all; the events table of versions 1 and 2 is gone */
     assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('event_blocks')",
@@ -198,19 +235,67 @@ static int dump_message(void *ctx, const char *source, const char *message_id, i
     return 0;
 }
 
-/* Everything in the store as text, in load order; caller frees. */
+/* "  history AT SIZE KIND", under its segment's line. */
+static int dump_history(void *ctx, int64_t at, uint64_t size, int kind)
+{
+    fprintf(ctx, "  history %lld %llu %d\n", (long long)at, (unsigned long long)size, kind);
+    return 0;
+}
+
+struct segment_dump {
+    store *s;
+    FILE *out;
+};
+
+/* "segment NUM ID DEFINITION CACHED_AT SNAPSHOT", the snapshot in hex ("-": none),
+ * then the segment's history points. */
+static int dump_segment(void *ctx, int64_t num, const char *id, const char *definition, size_t len,
+                        int64_t cached_at, const void *cached, size_t cached_len)
+{
+    struct segment_dump *d = ctx;
+    fprintf(d->out, "segment %lld %s %.*s %lld ", (long long)num, id, (int)len, definition, (long long)cached_at);
+    if (!cached)
+        fputc('-', d->out);
+    for (size_t i = 0; i < cached_len; i++)
+        fprintf(d->out, "%02x", ((const unsigned char *)cached)[i]);
+    fputc('\n', d->out);
+    assert_int_equal(store_read_history(d->s, num, INT64_MIN, dump_history, d->out), 0);
+    return 0;
+}
+
+/* "member NUM PERSON ENTERED_AT CAUSE" */
+static int dump_member(void *ctx, int64_t num, uint32_t person, int64_t entered_at, int cause)
+{
+    fprintf(ctx, "member %lld %u %lld %d\n", (long long)num, person, (long long)entered_at, cause);
+    return 0;
+}
+
+/* "transition SEQ NUM PERSON PUBLIC_ID DIR AT CAUSE DETAIL" (DETAIL "NULL" for none) */
+static int dump_transition(void *ctx, const store_transition *t)
+{
+    fprintf(ctx, "transition %lld %lld %u %llu %d %lld %d %s\n", (long long)t->seq, (long long)t->num, t->person,
+            (unsigned long long)t->public_id, t->dir, (long long)t->at, t->cause, t->detail ? t->detail : "NULL");
+    return 0;
+}
+
+/* Everything in the store as text, in load order; caller frees. History and
+ * transitions come from the read connection: committed rows only. */
 static char *dump(store *s)
 {
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
     assert_non_null(out);
+    struct segment_dump segs = {s, out};
     assert_int_equal(store_load_attributes(s, dump_attribute, out), 0);
     assert_int_equal(store_load_event_types(s, dump_event_type, out), 0);
     assert_int_equal(store_load_properties(s, dump_property, out), 0);
     assert_int_equal(store_load_people(s, dump_person, out), 0);
     assert_int_equal(store_load_events(s, dump_event, out), 0);
     assert_int_equal(store_load_messages(s, INT64_MIN, dump_message, out), 0);
+    assert_int_equal(store_load_segments(s, dump_segment, &segs), 0);
+    assert_int_equal(store_load_members(s, dump_member, out), 0);
+    assert_int_equal(store_read_outbox(s, 0, INT_MAX, dump_transition, out), 0);
     fclose(out);
     return text;
 }
@@ -265,9 +350,9 @@ static void test_open_creates_directory_and_schema(void **state)
     assert_dump(s, "");
     store_close(s);
 
-    assert_int_equal(STORE_SCHEMA_VERSION, 3);
+    assert_int_equal(STORE_SCHEMA_VERSION, 4);
     assert_int_equal(raw_int(nested, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
-    assert_schema_v3(nested);
+    assert_schema_v4(nested);
 }
 
 static void test_open_again_keeps_data_and_version(void **state)
@@ -286,7 +371,7 @@ static void test_open_again_keeps_data_and_version(void **state)
     assert_int_equal(store_commit(s), 0);
     store_close(s);
 
-    s = open_ok(f->dir);   /* at version 3 already: no migration runs */
+    s = open_ok(f->dir);   /* at version 4 already: no migration runs */
     assert_dump(s, "attribute plan string 1\n"
                    "event_type 0 purchase\n"
                    "property 0 amount number\n"
@@ -295,7 +380,7 @@ static void test_open_again_keeps_data_and_version(void **state)
                    "message api m-1 900\n"
                    "message api m-2 900\n");
     store_close(s);
-    assert_schema_v3(f->dir);
+    assert_schema_v4(f->dir);
 }
 
 static void test_second_open_of_locked_dir_is_refused(void **state)
@@ -353,13 +438,13 @@ static void test_newer_schema_is_refused(void **state)
     assert_string_equal(err.code, "schema_too_new");
     assert_non_null(strstr(err.message, "99"));
     /* the lock went with the failed open */
-    raw_exec(f->dir, "PRAGMA user_version = 3");
+    raw_exec(f->dir, "PRAGMA user_version = 4");
     s = open_ok(f->dir);
     store_close(s);
 }
 
 /* A migration that fails (here: migration 3 run over a schema that is already version
- * 3, so the table it creates exists) is rolled back whole: the
+ * 4, so the table it creates exists) is rolled back whole: the
  * database stays at its version, with none of the migration's tables, and the open
  * releases the lock. */
 static void test_failed_migration_changes_nothing(void **state)
@@ -383,7 +468,7 @@ static void test_failed_migration_changes_nothing(void **state)
     assert_raw_text(f->dir, SCHEMA_OBJECTS_SQL, before);
     free(before);
 
-    raw_exec(f->dir, "PRAGMA user_version = 3");
+    raw_exec(f->dir, "PRAGMA user_version = 4");
     s = open_ok(f->dir);
     assert_dump(s, "event 1 3 7 70 {}\n");
     store_close(s);
@@ -531,7 +616,7 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(store_integrity_check(s), 0);
     store_close(s);
 
-    assert_schema_v3(f->dir);   /* events_person, message_ids and events_v2 are gone */
+    assert_schema_v4(f->dir);   /* events_person, message_ids and events_v2 are gone */
     /* one block per type: its rows are consecutive after migration 2 */
     assert_raw_text(f->dir, "SELECT group_concat((id >> 32) || '/' || (id & 4294967295) || '/' || n, ',')"
                     " FROM event_blocks", "0/0/4,1/0/3,2/0/2,7/0/1");
@@ -553,7 +638,7 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(store_messages_put(s, "api", (const char *const[]){"n-1", "n-2"}, 2, 400), 0);
     store_close(s);
 
-    s = open_ok(f->dir);   /* at version 3 now: migrations 2 and 3 do not run again */
+    s = open_ok(f->dir);   /* at version 4 now: migrations 2 to 4 do not run again */
     assert_dump(s, "attribute plan string 1\n"
                    "attribute age number 0\n"
                    "event_type 0 purchase\n"
@@ -584,7 +669,7 @@ static void test_migration_from_v1(void **state)
                    "message api n-1 400\n"
                    "message api n-2 400\n");
     store_close(s);
-    assert_schema_v3(f->dir);
+    assert_schema_v4(f->dir);
 }
 
 /* An empty version-1 database (a segd 1 that never got data) migrates to the same
@@ -600,7 +685,7 @@ static void test_migration_from_empty_v1(void **state)
     s = open_ok(f->dir);
     assert_dump(s, "");
     store_close(s);
-    assert_schema_v3(f->dir);
+    assert_schema_v4(f->dir);
 
     snprintf(fresh, sizeof fresh, "%s/fresh", f->root);
     s = open_ok(fresh);
@@ -710,7 +795,7 @@ static void test_migration_from_v2_packs_blocks(void **state)
                                   "event 3 6 3 6 \n");
     assert_messages(s, 0, "message api m-1 5\n");
     store_close(s);
-    assert_schema_v3(f->dir);
+    assert_schema_v4(f->dir);
     assert_raw_text(f->dir, "SELECT group_concat((id >> 32) || '/' || (id & 4294967295) || '/' || n, ',')"
                     " FROM event_blocks", "0/0/1024,0/1024/476,0/1510/990,1/0/1,3/5/2");
 
