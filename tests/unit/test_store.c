@@ -330,6 +330,7 @@ static void assert_messages(store *s, int64_t since_ms, const char *expected)
 #define PUT_PERSON(s, id, pub, json) store_person_put((s), (id), (pub), (json), strlen(json))
 #define INSERT_EVENT(s, type, row, person, ts, json) \
     store_event_insert((s), (type), (row), (person), (ts), (json), strlen(json))
+#define PUT_SEGMENT(s, id, json, num) store_segment_put((s), (id), (json), strlen(json), (num))
 
 /* ---- open, lock, migrations ---- */
 
@@ -526,25 +527,31 @@ static const char v1_schema[] =
     "CREATE INDEX message_ids_at ON message_ids(at);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
-/* Creates DIR (which must not exist) and DIR/segd.db as a version-1 segd left it:
- * WAL, segd's application_id, user_version 1, the v1 schema, then `rows` (SQL). */
-static void make_v1_db(const char *dir, const char *rows)
+/* Creates DIR (which must not exist) and DIR/segd.db as a segd of schema `version`
+ * left it: WAL, segd's application_id, that user_version, `schema`, then `rows` (SQL). */
+static void make_old_db(const char *dir, int version, const char *schema, const char *rows)
 {
     char path[256], pragmas[96];
     sqlite3 *db = NULL;
 
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(path, sizeof path, "%s/segd.db", dir);
-    snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = 1;",
-             0x73656764);
+    snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             0x73656764, version);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, pragmas, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* A version-1 database (see make_old_db). */
+static void make_v1_db(const char *dir, const char *rows)
+{
+    make_old_db(dir, 1, v1_schema, rows);
 }
 
 /* Version 1 gave events an id per arrival (all types interleaved, with the holes
@@ -712,21 +719,7 @@ static const char v2_schema[] =
 
 static void make_v2_db(const char *dir, const char *rows)
 {
-    char path[256], pragmas[96];
-    sqlite3 *db = NULL;
-
-    assert_int_equal(mkdir(dir, 0700), 0);
-    snprintf(path, sizeof path, "%s/segd.db", dir);
-    snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = 2;",
-             0x73656764);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, v2_schema, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, pragmas, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    make_old_db(dir, 2, v2_schema, rows);
 }
 
 static int count_events(void *ctx, int type, uint32_t row, uint32_t person, int64_t time_ms,
@@ -829,6 +822,139 @@ static void test_migration_from_v2_packs_blocks(void **state)
     store_close(s);
     /* type 1's only block held only the erased event: it is gone */
     assert_int_equal(raw_int(f->dir, "SELECT count(*) FROM event_blocks WHERE id >> 32 = 1"), 0);
+}
+
+/* ---- migration from schema version 3 ---- */
+
+/* Schema version 3's objects as migrations 1 to 3 left them, built by hand. */
+static const char v3_schema[] =
+    "CREATE TABLE people(id INTEGER PRIMARY KEY, public_id INTEGER NOT NULL, attrs TEXT NOT NULL);"
+    "CREATE TABLE attributes(name TEXT PRIMARY KEY, type TEXT NOT NULL, declared INTEGER NOT NULL);"
+    "CREATE TABLE event_types(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE properties(type INTEGER NOT NULL, name TEXT NOT NULL, ptype TEXT NOT NULL,"
+    " PRIMARY KEY(type, name));"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE message_batches(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, source TEXT NOT NULL,"
+    " ids BLOB NOT NULL);"
+    "CREATE INDEX message_batches_at ON message_batches(at);"
+    "CREATE TABLE event_blocks(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, data BLOB NOT NULL);";
+
+/* Copies the event_blocks rows of FROM/segd.db into TO/segd.db: blocks in evblock's
+ * format, written by the store itself, for a database built by hand. */
+static void copy_event_blocks(const char *from_dir, const char *to_dir)
+{
+    char from_path[256], to_path[256];
+    sqlite3 *from = NULL, *to = NULL;
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    int rc;
+
+    snprintf(from_path, sizeof from_path, "%s/segd.db", from_dir);
+    snprintf(to_path, sizeof to_path, "%s/segd.db", to_dir);
+    assert_int_equal(sqlite3_open_v2(from_path, &from, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open(to_path, &to), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(from, "SELECT id, n, data FROM event_blocks ORDER BY id", -1, &sel, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(to, "INSERT INTO event_blocks(id, n, data) VALUES(?1, ?2, ?3)", -1, &ins,
+                                        NULL), SQLITE_OK);
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        assert_int_equal(sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0)), SQLITE_OK);
+        assert_int_equal(sqlite3_bind_int64(ins, 2, sqlite3_column_int64(sel, 1)), SQLITE_OK);
+        assert_int_equal(sqlite3_bind_blob(ins, 3, sqlite3_column_blob(sel, 2), sqlite3_column_bytes(sel, 2),
+                                           SQLITE_TRANSIENT), SQLITE_OK);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    assert_int_equal(rc, SQLITE_DONE);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    assert_int_equal(sqlite3_close(from), SQLITE_OK);
+    assert_int_equal(sqlite3_close(to), SQLITE_OK);
+}
+
+/* Migration 4 only adds the segments tables: a version-3 database keeps every row,
+ * and its segments start empty with num and seq from 1. A migration 4 that fails
+ * half-way (a table it creates exists already) leaves none of its tables. */
+static void test_migration_from_v3(void **state)
+{
+    fixture *f = *state;
+    char blocks_dir[200];
+    char *before;
+    segd_error err;
+    store *s;
+    int64_t num = 0, seq = 0;
+
+    /* event blocks as the store writes them, from a store of their own */
+    snprintf(blocks_dir, sizeof blocks_dir, "%s/blocks", f->root);
+    s = open_ok(blocks_dir);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(INSERT_EVENT(s, 0, 0, 1, 1000, "{\"n\":0}"), 0);
+    assert_int_equal(INSERT_EVENT(s, 0, 1, 2, 1001, "{\"n\":1}"), 0);
+    assert_int_equal(INSERT_EVENT(s, 3, 7, 1, 1002, "{}"), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_close(s);
+
+    make_old_db(f->dir, 3, v3_schema,
+        "INSERT INTO people VALUES(1, 101, '{\"plan\":\"pro\"}'), (2, 102, '{}');"
+        "INSERT INTO attributes VALUES('plan', 'string', 1);"
+        "INSERT INTO event_types VALUES(0, 'purchase'), (3, 'signup');"
+        "INSERT INTO properties VALUES(0, 'n', 'number');"
+        "INSERT INTO meta VALUES('note', 'kept');"
+        "INSERT INTO message_batches(at, source, ids) VALUES(5, 'api', CAST('m-1' AS BLOB));"
+        /* a table of migration 4's, there already: the migration must fail */
+        "CREATE TABLE segment_history(x);");
+    copy_event_blocks(blocks_dir, f->dir);
+    before = raw_text(f->dir, SCHEMA_OBJECTS_SQL);
+
+    assert_null(store_open(f->dir, &err));
+    assert_string_equal(err.code, "store_migration_failed");
+    assert_non_null(strstr(err.message, "schema version 4"));
+    assert_int_equal(raw_int(f->dir, "PRAGMA user_version"), 3);
+    assert_raw_text(f->dir, SCHEMA_OBJECTS_SQL, before);   /* no segments, no segment_members ... */
+    assert_int_equal(raw_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), 0);
+    free(before);
+
+    raw_exec(f->dir, "DROP TABLE segment_history");
+    s = open_ok(f->dir);
+    assert_dump(s, "attribute plan string 1\n"
+                   "event_type 0 purchase\n"
+                   "event_type 3 signup\n"
+                   "property 0 n number\n"
+                   "person 1 101 {\"plan\":\"pro\"}\n"
+                   "person 2 102 {}\n"
+                   "event 0 0 1 1000 {\"n\":0}\n"
+                   "event 0 1 2 1001 {\"n\":1}\n"
+                   "event 3 7 1 1002 {}\n"
+                   "message api m-1 5\n");
+    /* the new tables work, from num 1 and seq 1 */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{}", &num), 0);
+    assert_int_equal(num, 1);
+    assert_int_equal(store_member_enter(s, num, 1, 2000, 1), 0);
+    assert_int_equal(store_transition_add(s, num, 1, 101, 1, 2000, 1, NULL, &seq), 0);
+    assert_int_equal(seq, 1);
+    assert_int_equal(INSERT_EVENT(s, 0, 2, 1, 2001, "{}"), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_integrity_check(s), 0);
+    store_close(s);
+    assert_schema_v4(f->dir);
+    assert_raw_text(f->dir, "SELECT value FROM meta WHERE key = 'note'", "kept");
+
+    s = open_ok(f->dir);   /* at version 4: migration 4 does not run again */
+    assert_dump(s, "attribute plan string 1\n"
+                   "event_type 0 purchase\n"
+                   "event_type 3 signup\n"
+                   "property 0 n number\n"
+                   "person 1 101 {\"plan\":\"pro\"}\n"
+                   "person 2 102 {}\n"
+                   "event 0 0 1 1000 {\"n\":0}\n"
+                   "event 0 1 2 1001 {\"n\":1}\n"
+                   "event 0 2 1 2001 {}\n"
+                   "event 3 7 1 1002 {}\n"
+                   "message api m-1 5\n"
+                   "segment 1 seg_a {} 0 -\n"
+                   "member 1 1 2000 1\n"
+                   "transition 1 1 1 101 1 2000 1 NULL\n");
+    store_close(s);
 }
 
 /* ---- writes and loads ---- */
@@ -1341,6 +1467,508 @@ static void test_events_gather_into_blocks(void **state)
     store_close(s);
 }
 
+/* ---- segments ---- */
+
+/* What a read gives, as text (the dump_* lines); caller frees. */
+struct read_text {
+    char *text;
+    size_t size;
+    FILE *out;
+};
+
+static void read_text_open(struct read_text *r)
+{
+    r->text = NULL;
+    r->out = open_memstream(&r->text, &r->size);
+    assert_non_null(r->out);
+}
+
+/* Closes the stream and compares; frees the text. */
+static void read_text_check(struct read_text *r, const char *expected)
+{
+    fclose(r->out);
+    assert_string_equal(r->text, expected);
+    free(r->text);
+}
+
+static void assert_transitions(store *s, int64_t num, int64_t person, int64_t before_seq, int limit,
+                               const char *expected)
+{
+    struct read_text r;
+    read_text_open(&r);
+    assert_int_equal(store_read_transitions(s, num, person, before_seq, limit, dump_transition, r.out), 0);
+    read_text_check(&r, expected);
+}
+
+static void assert_outbox(store *s, int64_t after_seq, int limit, const char *expected)
+{
+    struct read_text r;
+    read_text_open(&r);
+    assert_int_equal(store_read_outbox(s, after_seq, limit, dump_transition, r.out), 0);
+    read_text_check(&r, expected);
+}
+
+static void assert_memberships(store *s, uint32_t person, const char *expected)
+{
+    struct read_text r;
+    read_text_open(&r);
+    assert_int_equal(store_read_memberships(s, person, dump_member, r.out), 0);
+    read_text_check(&r, expected);
+}
+
+static void assert_history(store *s, int64_t num, int64_t since_ms, const char *expected)
+{
+    struct read_text r;
+    read_text_open(&r);
+    assert_int_equal(store_read_history(s, num, since_ms, dump_history, r.out), 0);
+    read_text_check(&r, expected);
+}
+
+/* "day DAY_MS ENTERED EXITED" */
+static int dump_day(void *ctx, int64_t day_ms, uint64_t entered, uint64_t exited)
+{
+    fprintf(ctx, "day %lld %llu %llu\n", (long long)day_ms, (unsigned long long)entered,
+            (unsigned long long)exited);
+    return 0;
+}
+
+static void assert_daily(store *s, int64_t num, int64_t since_ms, const char *expected)
+{
+    struct read_text r;
+    read_text_open(&r);
+    assert_int_equal(store_read_daily_counts(s, num, since_ms, dump_day, r.out), 0);
+    read_text_check(&r, expected);
+}
+
+static int stop_segments_after_two(void *ctx, int64_t num, const char *id, const char *definition, size_t len,
+                                   int64_t cached_at, const void *cached, size_t cached_len)
+{
+    return ++*(int *)ctx == 2 ? 77 : 0;
+}
+
+static int stop_members_after_two(void *ctx, int64_t num, uint32_t person, int64_t entered_at, int cause)
+{
+    return ++*(int *)ctx == 2 ? 77 : 0;
+}
+
+static int stop_transitions_after_two(void *ctx, const store_transition *t)
+{
+    return ++*(int *)ctx == 2 ? 77 : 0;
+}
+
+static int stop_history_after_one(void *ctx, int64_t at, uint64_t size, int kind)
+{
+    return ++*(int *)ctx == 1 ? 77 : 0;
+}
+
+static int stop_days_after_one(void *ctx, int64_t day_ms, uint64_t entered, uint64_t exited)
+{
+    return ++*(int *)ctx == 1 ? 77 : 0;
+}
+
+/* A segment keeps its num when its definition is replaced; a num is never given
+ * again, after a delete (of the newest or of an older one), also to the same id,
+ * also after a restart. Updates take no num (no gaps from re-puts). */
+static void test_segment_put_keeps_and_never_reuses_num(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t num = -1;
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"v\":1}", &num), 0);
+    assert_int_equal(num, 1);
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{\"v\":1}", &num), 0);
+    assert_int_equal(num, 2);
+    for (int i = 0; i < 3; i++) {
+        num = -1;
+        assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"v\":2}", &num), 0);
+        assert_int_equal(num, 1);
+    }
+    assert_int_equal(PUT_SEGMENT(s, "seg_c", "{\"v\":1}", &num), 0);
+    assert_int_equal(num, 3);
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{\"v\":2}", NULL), 0);   /* num may be NULL */
+    assert_int_equal(store_segment_put(s, NULL, "{}", 2, &num), SEGD_EINVAL);
+    assert_int_equal(store_segment_put(s, "seg_x", NULL, 0, &num), SEGD_EINVAL);
+    /* the definition is (pointer, length): what follows is not stored */
+    assert_int_equal(store_segment_put(s, "seg_d", "{\"v\":1}TRAILING", 7, &num), 0);
+    assert_int_equal(num, 4);
+    assert_int_equal(store_commit(s), 0);
+    assert_dump(s, "segment 1 seg_a {\"v\":2} 0 -\n"
+                   "segment 2 seg_b {\"v\":2} 0 -\n"
+                   "segment 3 seg_c {\"v\":1} 0 -\n"
+                   "segment 4 seg_d {\"v\":1} 0 -\n");
+
+    /* deleting the newest does not give its num back; nor does deleting an older one */
+    assert_int_equal(store_segment_delete(s, 4), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_e", "{}", &num), 0);
+    assert_int_equal(num, 5);
+    assert_int_equal(store_segment_delete(s, 1), 0);
+    assert_int_equal(store_segment_delete(s, 1), 0);     /* missing is not an error */
+    assert_int_equal(store_segment_delete(s, 999), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"v\":3}", &num), 0);
+    assert_int_equal(num, 6);
+    store_close(s);
+
+    s = open_ok(f->dir);
+    assert_int_equal(store_segment_delete(s, 6), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_f", "{}", &num), 0);
+    assert_int_equal(num, 7);
+    assert_dump(s, "segment 2 seg_b {\"v\":2} 0 -\n"
+                   "segment 3 seg_c {\"v\":1} 0 -\n"
+                   "segment 5 seg_e {} 0 -\n"
+                   "segment 7 seg_f {} 0 -\n");
+    int seen = 0;
+    assert_int_equal(store_load_segments(s, stop_segments_after_two, &seen), 77);
+    assert_int_equal(seen, 2);
+    store_close(s);
+}
+
+/* Two segments with members, transitions, history and a snapshot each. */
+static void two_full_segments(store *s)
+{
+    int64_t a, b;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"a\":1}", &a), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{\"b\":1}", &b), 0);
+    assert_int_equal(store_segment_cached_put(s, a, 50, "AA", 2), 0);
+    assert_int_equal(store_segment_cached_put(s, b, 60, "BB", 2), 0);
+    for (uint32_t p = 1; p <= 3; p++) {
+        assert_int_equal(store_member_enter(s, a, p, 100 + p, 1), 0);
+        assert_int_equal(store_member_enter(s, b, p, 200 + p, 2), 0);
+        assert_int_equal(store_transition_add(s, a, p, 1000 + p, 1, 100 + p, 1, NULL, NULL), 0);
+        assert_int_equal(store_transition_add(s, b, p, 1000 + p, 1, 200 + p, 2, "x", NULL), 0);
+    }
+    assert_int_equal(store_history_add(s, a, 3600000, 3, 1), 0);
+    assert_int_equal(store_history_add(s, b, 3600000, 3, 1), 0);
+    assert_int_equal(store_commit(s), 0);
+}
+
+static void test_segment_delete_removes_its_rows_only(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+
+    two_full_segments(s);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_segment_delete(s, 1), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_dump(s, "segment 2 seg_b {\"b\":1} 60 4242\n"
+                   "  history 3600000 3 1\n"
+                   "member 2 1 201 2\n"
+                   "member 2 2 202 2\n"
+                   "member 2 3 203 2\n"
+                   "transition 2 2 1 1001 1 201 2 x\n"
+                   "transition 4 2 2 1002 1 202 2 x\n"
+                   "transition 6 2 3 1003 1 203 2 x\n");
+    assert_int_equal(store_read_member(s, 1, 1, NULL, NULL), 0);
+    assert_memberships(s, 1, "member 2 1 201 2\n");
+    assert_history(s, 1, INT64_MIN, "");
+    assert_daily(s, 1, INT64_MIN, "");
+    store_close(s);
+    for (int i = 0; i < 4; i++) {
+        static const char *const sql[] = {
+            "SELECT count(*) FROM segments WHERE num = 1",
+            "SELECT count(*) FROM segment_members WHERE seg = 1",
+            "SELECT count(*) FROM segment_transitions WHERE seg = 1",
+            "SELECT count(*) FROM segment_history WHERE seg = 1",
+        };
+        assert_int_equal(raw_int(f->dir, sql[i]), 0);
+    }
+}
+
+/* Members load by num then person; entering again replaces entered_at and cause;
+ * exit removes one row; reads give one row or a person's rows by num. */
+static void test_members_enter_exit_and_load_order(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t entered_at = -1;
+    int cause = -1, seen = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    /* out of order on purpose; nums need no segments row */
+    assert_int_equal(store_member_enter(s, 3, 7, 300, 1), 0);
+    assert_int_equal(store_member_enter(s, 1, UINT32_MAX, -5, 2), 0);
+    assert_int_equal(store_member_enter(s, 1, 7, 100, 1), 0);
+    assert_int_equal(store_member_enter(s, 2, 0, 200, 3), 0);
+    assert_int_equal(store_member_enter(s, 1, 2, 101, 4), 0);
+    assert_int_equal(store_member_enter(s, 3, 7, 301, 2), 0);   /* again: replaced */
+    assert_int_equal(store_member_enter(s, 2, 7, 250, 1), 0);
+    assert_int_equal(store_member_exit(s, 2, 7), 0);
+    assert_int_equal(store_member_exit(s, 2, 7), 0);            /* missing is not an error */
+    assert_int_equal(store_member_exit(s, 9, 9), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_dump(s, "member 1 2 101 4\n"
+                   "member 1 7 100 1\n"
+                   "member 1 4294967295 -5 2\n"
+                   "member 2 0 200 3\n"
+                   "member 3 7 301 2\n");
+    assert_int_equal(store_read_member(s, 3, 7, &entered_at, &cause), 1);
+    assert_int_equal(entered_at, 301);
+    assert_int_equal(cause, 2);
+    assert_int_equal(store_read_member(s, 1, UINT32_MAX, &entered_at, &cause), 1);
+    assert_int_equal(entered_at, -5);
+    assert_int_equal(store_read_member(s, 2, 7, &entered_at, &cause), 0);
+    assert_int_equal(entered_at, -5);                            /* untouched when absent */
+    assert_int_equal(store_read_member(s, 1, 2, NULL, NULL), 1);
+    assert_memberships(s, 7, "member 1 7 100 1\n"
+                             "member 3 7 301 2\n");
+    assert_memberships(s, 5, "");
+    assert_int_equal(store_load_members(s, stop_members_after_two, &seen), 77);
+    assert_int_equal(seen, 2);
+    seen = 0;
+    assert_int_equal(store_read_memberships(s, 7, stop_members_after_two, &seen), 77);
+    assert_int_equal(seen, 2);
+    /* a stopped read releases the connection: reads go on */
+    assert_int_equal(store_read_member(s, 2, 0, NULL, NULL), 1);
+    store_close(s);
+}
+
+/* Transitions of three people in two segments, seq 1..7:
+ *   seq  num person dir at
+ *    1    1   1     1   1000
+ *    2    1   2     1   1001
+ *    3    2   1     1   1002
+ *    4    1   1     2   2000
+ *    5    2   2     1   2001
+ *    6    1   3     1   2002
+ *    7    2   1     2   3000 */
+static void seven_transitions(store *s)
+{
+    static const struct { int64_t num; uint32_t person; int dir; int64_t at; } rows[] = {
+        {1, 1, 1, 1000}, {1, 2, 1, 1001}, {2, 1, 1, 1002}, {1, 1, 2, 2000},
+        {2, 2, 1, 2001}, {1, 3, 1, 2002}, {2, 1, 2, 3000},
+    };
+    int64_t seq = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    for (int i = 0; i < 7; i++) {
+        const char *detail = rows[i].person == 3 ? "{\"why\":\"clock\"}" : NULL;
+        assert_int_equal(store_transition_add(s, rows[i].num, rows[i].person, 100 + rows[i].person, rows[i].dir,
+                                              rows[i].at, i % 4 + 1, detail, &seq), 0);
+        assert_int_equal(seq, i + 1);
+    }
+    assert_int_equal(store_commit(s), 0);
+}
+
+#define T1 "transition 1 1 1 101 1 1000 1 NULL\n"
+#define T2 "transition 2 1 2 102 1 1001 2 NULL\n"
+#define T3 "transition 3 2 1 101 1 1002 3 NULL\n"
+#define T4 "transition 4 1 1 101 2 2000 4 NULL\n"
+#define T5 "transition 5 2 2 102 1 2001 1 NULL\n"
+#define T6 "transition 6 1 3 103 1 2002 2 {\"why\":\"clock\"}\n"
+#define T7 "transition 7 2 1 101 2 3000 3 NULL\n"
+
+static void test_transitions_read_newest_first_with_filters(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t seq = 0;
+    int seen = 0;
+
+    seven_transitions(s);
+    assert_transitions(s, -1, -1, 0, 100, T7 T6 T5 T4 T3 T2 T1);
+    assert_transitions(s, 1, -1, 0, 100, T6 T4 T2 T1);
+    assert_transitions(s, 2, -1, 0, 100, T7 T5 T3);
+    assert_transitions(s, -1, 1, 0, 100, T7 T4 T3 T1);
+    assert_transitions(s, 1, 1, 0, 100, T4 T1);
+    assert_transitions(s, 2, 3, 0, 100, "");
+    assert_transitions(s, 9, -1, 0, 100, "");
+    /* pages: limit, then before_seq = the last seq seen */
+    assert_transitions(s, -1, -1, 0, 3, T7 T6 T5);
+    assert_transitions(s, -1, -1, 5, 3, T4 T3 T2);
+    assert_transitions(s, -1, -1, 2, 3, T1);
+    assert_transitions(s, -1, -1, 1, 3, "");
+    assert_transitions(s, -1, -1, -4, 2, T7 T6);                 /* negative: from the newest */
+    assert_transitions(s, 1, -1, 4, 1, T2);
+    assert_transitions(s, -1, 1, 7, 2, T4 T3);
+    assert_transitions(s, 1, 1, 4, 5, T1);
+    assert_int_equal(store_read_transitions(s, -1, -1, 0, 0, dump_transition, stdout), SEGD_EINVAL);
+    assert_int_equal(store_read_transitions(s, -1, -1, 0, -1, dump_transition, stdout), SEGD_EINVAL);
+    assert_int_equal(store_read_transitions(s, -1, -1, 0, 100, stop_transitions_after_two, &seen), 77);
+    assert_int_equal(seen, 2);
+
+    /* a dir other than 1 or 2 is refused; the next seq is still the next one */
+    assert_int_equal(store_transition_add(s, 1, 1, 101, 0, 4000, 1, NULL, &seq), SEGD_EINVAL);
+    assert_int_equal(store_transition_add(s, 1, 1, 101, 3, 4000, 1, NULL, &seq), SEGD_EINVAL);
+    /* 64-bit public ids round-trip; seq may be NULL */
+    assert_int_equal(store_transition_add(s, 1, UINT32_MAX, UINT64_MAX, 2, -1, 1, "", &seq), 0);
+    assert_int_equal(seq, 8);
+    assert_int_equal(store_transition_add(s, 1, 4, 104, 1, 5000, 1, NULL, NULL), 0);
+    assert_transitions(s, -1, UINT32_MAX, 0, 10, "transition 8 1 4294967295 18446744073709551615 2 -1 1 \n");
+    store_close(s);
+}
+
+/* The outbox gives transitions after a seq, oldest first, and a seq is never given
+ * again: not after the newest rows are erased, not after a restart. */
+static void test_outbox_oldest_first_and_seq_never_reused(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t seq = 0;
+    int seen = 0;
+
+    seven_transitions(s);
+    assert_outbox(s, 0, 100, T1 T2 T3 T4 T5 T6 T7);
+    assert_outbox(s, 0, 2, T1 T2);
+    assert_outbox(s, 2, 2, T3 T4);
+    assert_outbox(s, 6, 100, T7);
+    assert_outbox(s, 7, 100, "");
+    assert_outbox(s, -5, 1, T1);
+    assert_int_equal(store_read_outbox(s, 0, 0, dump_transition, stdout), SEGD_EINVAL);
+    assert_int_equal(store_read_outbox(s, 0, 100, stop_transitions_after_two, &seen), 77);
+    assert_int_equal(seen, 2);
+
+    /* person 1 holds the newest row (7): erased, its seq stays taken */
+    assert_int_equal(store_person_log_erase(s, 1), 0);
+    assert_int_equal(store_transition_add(s, 1, 5, 105, 1, 4000, 1, NULL, &seq), 0);
+    assert_int_equal(seq, 8);
+    assert_int_equal(store_segment_delete(s, 1), 0);    /* now the newest row (8) goes with its segment */
+    store_close(s);
+    s = open_ok(f->dir);
+    assert_int_equal(store_transition_add(s, 2, 5, 105, 1, 4001, 1, NULL, &seq), 0);
+    assert_int_equal(seq, 9);
+    assert_outbox(s, 0, 100, T5 "transition 9 2 5 105 1 4001 1 NULL\n");
+    assert_outbox(s, 7, 100, "transition 9 2 5 105 1 4001 1 NULL\n");
+    store_close(s);
+}
+
+/* Erasure deletes every transition of the person, in every segment, and nothing
+ * else (members go by store_member_exit, history stays). */
+static void test_person_log_erase(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+
+    seven_transitions(s);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_member_enter(s, 1, 1, 1000, 1), 0);
+    assert_int_equal(store_history_add(s, 1, 1000, 2, 1), 0);
+    assert_int_equal(store_person_log_erase(s, 1), 0);
+    assert_int_equal(store_person_log_erase(s, 42), 0);     /* none: not an error */
+    assert_int_equal(store_commit(s), 0);
+    assert_outbox(s, 0, 100, T2 T5 T6);
+    assert_transitions(s, -1, 1, 0, 100, "");
+    assert_int_equal(store_read_member(s, 1, 1, NULL, NULL), 1);
+    assert_history(s, 1, INT64_MIN, "  history 1000 2 1\n");
+    store_close(s);
+}
+
+/* Pruning deletes transitions and history points with at < before (not at ==),
+ * of every segment, and keeps members. */
+static void test_prune_segment_log(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+
+    seven_transitions(s);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_member_enter(s, 1, 1, 1, 1), 0);
+    for (int64_t at = 1000; at <= 3000; at += 1000) {
+        assert_int_equal(store_history_add(s, 1, at, (uint64_t)at / 100, 1), 0);
+        assert_int_equal(store_history_add(s, 2, at + 1, (uint64_t)at / 100, 2), 0);
+    }
+    assert_int_equal(store_prune_segment_log(s, 2001), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_outbox(s, 0, 100, T5 T6 T7);
+    assert_history(s, 1, INT64_MIN, "  history 3000 30 1\n");
+    assert_history(s, 2, INT64_MIN, "  history 2001 20 2\n"
+                                    "  history 3001 30 2\n");
+    assert_int_equal(store_read_member(s, 1, 1, NULL, NULL), 1);
+    /* the transition at exactly `before` stayed; pruning everything works too */
+    assert_int_equal(store_prune_segment_log(s, INT64_MAX), 0);
+    assert_outbox(s, 0, 100, "");
+    assert_history(s, 2, INT64_MIN, "");
+    store_close(s);
+}
+
+/* History points oldest first from since_ms (inclusive); a second point at the same
+ * ms replaces the first. Daily counts group transitions of one segment by UTC day
+ * (floor, also before 1970), entered and exited apart. */
+static void test_history_and_daily_counts(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    const int64_t day = 86400000, d0 = 19000 * day;   /* a midnight in 2022 */
+    int seen = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_history_add(s, 1, d0 + 7200000, 12, 1), 0);
+    assert_int_equal(store_history_add(s, 1, d0 + 3600000, 10, 1), 0);
+    assert_int_equal(store_history_add(s, 1, d0 + 5000, 11, 2), 0);
+    assert_int_equal(store_history_add(s, 1, d0 + 3600000, 15, 2), 0);   /* replaces 10 */
+    assert_int_equal(store_history_add(s, 2, d0 + 3600000, UINT64_MAX, 1), 0);
+    /* segment 1: day d0 two entered, one exited; day d0+1 one entered, two exited
+     * (its last ms included); 1969-12-31 one entered; segment 2 another day */
+    static const struct { int64_t num; int dir; int64_t at; } rows[] = {
+        {1, 1, d0}, {1, 1, d0 + 1000}, {1, 2, d0 + day - 1}, {1, 2, d0 + day},
+        {1, 1, d0 + day + 5}, {1, 2, d0 + 2 * day - 1}, {1, 1, -1}, {2, 1, d0 + 5 * day},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        assert_int_equal(store_transition_add(s, rows[i].num, (uint32_t)i, i, rows[i].dir, rows[i].at, 1, NULL, NULL),
+                         0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_history(s, 1, INT64_MIN, "  history 1641600005000 11 2\n"
+                                    "  history 1641603600000 15 2\n"
+                                    "  history 1641607200000 12 1\n");
+    assert_history(s, 1, d0 + 3600000, "  history 1641603600000 15 2\n"
+                                        "  history 1641607200000 12 1\n");
+    assert_history(s, 2, 0, "  history 1641603600000 18446744073709551615 1\n");
+    assert_history(s, 3, INT64_MIN, "");
+    assert_int_equal(store_read_history(s, 1, INT64_MIN, stop_history_after_one, &seen), 77);
+
+    assert_daily(s, 1, INT64_MIN, "day -86400000 1 0\n"
+                                  "day 1641600000000 2 1\n"
+                                  "day 1641686400000 1 2\n");
+    /* since counts from that ms, not from its day's midnight */
+    assert_daily(s, 1, d0 + 1000, "day 1641600000000 1 1\n"
+                                  "day 1641686400000 1 2\n");
+    assert_daily(s, 1, d0 + day, "day 1641686400000 1 2\n");
+    assert_daily(s, 2, INT64_MIN, "day 1642032000000 1 0\n");
+    assert_daily(s, 3, INT64_MIN, "");
+    seen = 0;
+    assert_int_equal(store_read_daily_counts(s, 1, INT64_MIN, stop_days_after_one, &seen), 77);
+    assert_int_equal(seen, 1);
+    store_close(s);
+}
+
+/* The snapshot round-trips (any bytes) through store_load_segments with its time;
+ * a new segment has none; NULL removes it; re-putting the definition keeps it. */
+static void test_cached_snapshot_round_trip(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    static const unsigned char bytes[] = {0x3a, 0x30, 0x00, 0x00, 0xff, 0x01};
+    int64_t num = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{}", &num), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{}", NULL), 0);
+    assert_int_equal(store_segment_cached_put(s, num, 1700000000000, bytes, sizeof bytes), 0);
+    assert_int_equal(store_segment_cached_put(s, 99, 1, bytes, sizeof bytes), 0);   /* unknown: nothing */
+    assert_int_equal(store_commit(s), 0);
+    store_close(s);
+
+    s = open_ok(f->dir);
+    assert_dump(s, "segment 1 seg_a {} 1700000000000 3a300000ff01\n"
+                   "segment 2 seg_b {} 0 -\n");
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"v\":2}", NULL), 0);
+    assert_int_equal(store_segment_cached_put(s, 2, 5, "x", 1), 0);
+    assert_dump(s, "segment 1 seg_a {\"v\":2} 1700000000000 3a300000ff01\n"
+                   "segment 2 seg_b {} 5 78\n");
+    assert_int_equal(store_segment_cached_put(s, 1, 6, bytes, 2), 0);   /* replaced */
+    assert_int_equal(store_segment_cached_put(s, 2, 7, NULL, 0), 0);    /* removed */
+    assert_dump(s, "segment 1 seg_a {\"v\":2} 6 3a30\n"
+                   "segment 2 seg_b {} 7 -\n");
+    assert_int_equal(store_segment_cached_put(s, 1, 8, bytes, 0), 0);   /* zero bytes: none */
+    assert_dump(s, "segment 1 seg_a {\"v\":2} 8 -\n"
+                   "segment 2 seg_b {} 7 -\n");
+    store_close(s);
+}
+
 /* ---- transactions ---- */
 
 static void test_savepoint_rollback_undoes_only_its_request(void **state)
@@ -1416,6 +2044,64 @@ static void test_rollback_undoes_the_whole_transaction(void **state)
     store_close(s);
 }
 
+/* A request's segment rows go with its savepoint like any other row: segments put or
+ * deleted, members entered, replaced or removed, transitions, history, snapshots,
+ * erasure and pruning. */
+static void test_savepoint_rollback_undoes_segment_rows(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t a = 0, b = 0, num = 0, seq = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{}", &a), 0);
+    assert_int_equal(store_member_enter(s, a, 1, 10, 1), 0);
+
+    assert_int_equal(store_savepoint(s), 0);                   /* request 2: kept */
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{}", &b), 0);
+    assert_int_equal(store_member_enter(s, a, 2, 20, 1), 0);
+    assert_int_equal(store_transition_add(s, a, 2, 102, 1, 20, 1, NULL, &seq), 0);
+    assert_int_equal(seq, 1);
+    assert_int_equal(store_history_add(s, a, 20, 2, 1), 0);
+    assert_int_equal(store_release(s), 0);
+
+    assert_int_equal(store_savepoint(s), 0);                   /* request 3: fails */
+    assert_int_equal(store_member_enter(s, a, 3, 30, 1), 0);
+    assert_int_equal(store_member_exit(s, a, 1), 0);
+    assert_int_equal(store_member_enter(s, a, 2, 99, 4), 0);
+    assert_int_equal(store_transition_add(s, a, 3, 103, 1, 30, 1, NULL, &seq), 0);
+    assert_int_equal(seq, 2);
+    assert_int_equal(store_history_add(s, a, 20, 99, 2), 0);
+    assert_int_equal(store_segment_cached_put(s, a, 30, "zz", 2), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{\"v\":3}", NULL), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_c", "{}", &num), 0);
+    assert_int_equal(num, 3);
+    assert_int_equal(store_segment_delete(s, b), 0);
+    assert_int_equal(store_person_log_erase(s, 2), 0);
+    assert_int_equal(store_prune_segment_log(s, INT64_MAX), 0);
+    assert_int_equal(store_rollback_to(s), 0);
+
+    /* seq 2 and num 3 were never committed, so no reader saw them: they may be given
+     * again */
+    assert_int_equal(store_transition_add(s, a, 4, 104, 1, 40, 1, "after", &seq), 0);
+    assert_int_equal(seq, 2);
+    assert_int_equal(PUT_SEGMENT(s, "seg_d", "{}", &num), 0);
+    assert_int_equal(num, 3);
+    assert_int_equal(store_commit(s), 0);
+    store_close(s);
+
+    s = open_ok(f->dir);
+    assert_dump(s, "segment 1 seg_a {} 0 -\n"
+                   "  history 20 2 1\n"
+                   "segment 2 seg_b {} 0 -\n"
+                   "segment 3 seg_d {} 0 -\n"
+                   "member 1 1 10 1\n"
+                   "member 1 2 20 1\n"
+                   "transition 1 1 2 102 1 20 1 NULL\n"
+                   "transition 2 1 4 104 1 40 1 after\n");
+    store_close(s);
+}
+
 /* ---- injected write failures ---- */
 
 /* Rows committed before the fault is armed, for the writes below that change or
@@ -1428,6 +2114,14 @@ static void write_prelude(store *s)
     assert_int_equal(INSERT_EVENT(s, 0, 0, 9, 10, "{\"old\":0}"), 0);
     assert_int_equal(INSERT_EVENT(s, 1, 0, 9, 20, "{\"old\":1}"), 0);
     assert_int_equal(store_attribute_put(s, "old", "number", 0), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_old", "{\"old\":1}", NULL), 0);     /* num 1 */
+    assert_int_equal(PUT_SEGMENT(s, "seg_gone", "{}", NULL), 0);              /* num 2 */
+    assert_int_equal(store_member_enter(s, 1, 9, 10, 1), 0);
+    assert_int_equal(store_member_enter(s, 2, 9, 10, 1), 0);
+    assert_int_equal(store_transition_add(s, 1, 9, 900, 1, 100000, 1, NULL, NULL), 0);
+    assert_int_equal(store_transition_add(s, 1, 8, 800, 1, 5, 1, NULL, NULL), 0);   /* old: pruned */
+    assert_int_equal(store_history_add(s, 1, 5, 1, 1), 0);                         /* old: pruned */
+    assert_int_equal(store_history_add(s, 1, 100000, 2, 1), 0);
     assert_int_equal(store_commit(s), 0);
 }
 
@@ -1450,10 +2144,20 @@ static int write_op(store *s, int i)
     case 11: return store_event_type_put(s, 0, "purchase");
     case 12: return store_property_put(s, 0, "amount", "number");
     case 13: return store_messages_put(s, "api", (const char *const[]){"m1", "m2", "m3"}, 3, 5000);
+    case 14: return PUT_SEGMENT(s, "seg_new", "{\"new\":1}", NULL);
+    case 15: return PUT_SEGMENT(s, "seg_old", "{\"old\":2}", NULL);
+    case 16: return store_segment_cached_put(s, 1, 7000, "snap", 4);
+    case 17: return store_segment_delete(s, 2);
+    case 18: return store_member_enter(s, 1, 5, 6000, 1);
+    case 19: return store_member_exit(s, 1, 9);
+    case 20: return store_transition_add(s, 1, 5, 500, 1, 6000, 1, "{\"d\":1}", NULL);
+    case 21: return store_history_add(s, 1, 200000, 3, 2);
+    case 22: return store_person_log_erase(s, 9);
+    case 23: return store_prune_segment_log(s, 10);
     }
     return -100;
 }
-#define WRITE_OPS 14
+#define WRITE_OPS 24
 
 static void test_fail_nth_write_fails_exactly_that_call(void **state)
 {
@@ -1627,6 +2331,131 @@ static void test_integrity_check_after_a_workload(void **state)
     store_close(s);
 }
 
+/* ---- reads from other threads ---- */
+
+static int count_transition(void *ctx, const store_transition *t)
+{
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int count_history(void *ctx, int64_t at, uint64_t size, int kind)
+{
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* What a reader thread saw; the main thread asserts (cmocka's asserts belong to it). */
+struct committed_reader {
+    store *s;
+    int member_1, member_2, transitions, history, rc;
+};
+
+static void *read_committed(void *arg)
+{
+    struct committed_reader *r = arg;
+    r->member_1 = store_read_member(r->s, 1, 1, NULL, NULL);
+    r->member_2 = store_read_member(r->s, 1, 2, NULL, NULL);
+    r->transitions = r->history = 0;
+    r->rc = store_read_outbox(r->s, 0, 1000, count_transition, &r->transitions);
+    if (r->rc == 0)
+        r->rc = store_read_history(r->s, 1, INT64_MIN, count_history, &r->history);
+    return NULL;
+}
+
+static void read_in_thread(struct committed_reader *r)
+{
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, read_committed, r), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+}
+
+struct busy_reader {
+    store *s;
+    int reads, errors, went_back, last;
+};
+
+/* Reads over and over while the main thread commits: no read may fail, and the
+ * outbox a reader sees never shrinks. */
+static void *read_while_writing(void *arg)
+{
+    struct busy_reader *r = arg;
+    int prev = 0;
+    for (int i = 0; i < r->reads; i++) {
+        int n = 0;
+        int rc = store_read_outbox(r->s, 0, 1000, count_transition, &n);
+        int found = store_read_member(r->s, 1, (uint32_t)(i % 64), NULL, NULL);
+        if (rc != 0 || found < 0)
+            r->errors++;
+        if (n < prev)
+            r->went_back++;
+        prev = n;
+    }
+    r->last = prev;
+    return NULL;
+}
+
+/* Another thread reads while the writer holds an open transaction: it sees the
+ * committed rows only, without waiting for the transaction; so does the writer
+ * thread's own store_read_*. Then readers run while the writer commits. */
+static void test_reads_from_another_thread_see_committed_rows(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    struct committed_reader r = {.s = s};
+    struct busy_reader busy[4];
+    pthread_t threads[4];
+    int n = 0;
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{}", NULL), 0);
+    assert_int_equal(store_member_enter(s, 1, 1, 10, 1), 0);
+    assert_int_equal(store_transition_add(s, 1, 1, 101, 1, 10, 1, NULL, NULL), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_member_enter(s, 1, 2, 20, 1), 0);
+    assert_int_equal(store_member_exit(s, 1, 1), 0);
+    assert_int_equal(store_transition_add(s, 1, 2, 102, 1, 20, 1, NULL, NULL), 0);
+    assert_int_equal(store_history_add(s, 1, 20, 1, 1), 0);
+    read_in_thread(&r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.member_1, 1);
+    assert_int_equal(r.member_2, 0);
+    assert_int_equal(r.transitions, 1);
+    assert_int_equal(r.history, 0);
+    assert_int_equal(store_read_member(s, 1, 2, NULL, NULL), 0);     /* the writer's own read too */
+    assert_int_equal(store_read_member(s, 1, 1, NULL, NULL), 1);
+    assert_int_equal(store_commit(s), 0);
+
+    read_in_thread(&r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.member_1, 0);
+    assert_int_equal(r.member_2, 1);
+    assert_int_equal(r.transitions, 2);
+    assert_int_equal(r.history, 1);
+
+    for (int i = 0; i < 4; i++) {
+        busy[i] = (struct busy_reader){.s = s, .reads = 300};
+        assert_int_equal(pthread_create(&threads[i], NULL, read_while_writing, &busy[i]), 0);
+    }
+    for (uint32_t i = 0; i < 60; i++) {
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_member_enter(s, 1, 3 + i, 30 + i, 1), 0);
+        assert_int_equal(store_transition_add(s, 1, 3 + i, 103 + i, 1, 30 + i, 1, NULL, NULL), 0);
+        assert_int_equal(store_commit(s), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(busy[i].errors, 0);
+        assert_int_equal(busy[i].went_back, 0);
+        assert_in_range(busy[i].last, 2, 62);
+    }
+    assert_int_equal(store_read_outbox(s, 0, 1000, count_transition, &n), 0);
+    assert_int_equal(n, 62);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1640,6 +2469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_empty_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v2_packs_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_gather_into_blocks, setup, teardown),
         cmocka_unit_test(test_close_null_is_noop),
         cmocka_unit_test_setup_teardown(test_people_round_trip, setup, teardown),
@@ -1656,9 +2486,20 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_set_person_and_delete_touch_one_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_rollback_undoes_only_its_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_undoes_the_whole_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_put_keeps_and_never_reuses_num, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_delete_removes_its_rows_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members_enter_exit_and_load_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transitions_read_newest_first_with_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_oldest_first_and_seq_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_log_erase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_segment_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_and_daily_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_snapshot_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_rollback_undoes_segment_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_nth_write_fails_exactly_that_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_nth_write_counts_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integrity_check_after_a_workload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_from_another_thread_see_committed_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
