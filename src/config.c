@@ -157,4 +157,5 @@ void config_ingest(const segd_config *cfg, ingest_config *out)
     out->limits.max_event_types = (uint32_t)cfg->max_event_types;
     out->limits.max_properties = (uint32_t)cfg->max_properties;
     out->max_message_bytes = (size_t)cfg->max_message_bytes;
+    out->test_clock = cfg->test_clock;
 }

@@ -26,6 +26,8 @@ static void usage(FILE *out)
             "  segd query [--server URL] [--key KEY] [--limit N] 'FILTER'\n"
             "                                       count and list the people a filter matches, such as\n"
             "                                       segd query 'plan = \"pro\" and count(purchase) >= 3'\n"
+            "  segd segments [--server URL] [--key KEY] list | show ID | create NAME FILTER | delete ID | recalc ID\n"
+            "                                       manage segments (see segd segments --help)\n"
             "  segd --help | --version\n\n"
             "environment: SEGD_LISTEN, SEGD_DATA, SEGD_MASTER_KEY, SEGD_API_KEY and the others of segd serve --help\n",
             SEGD_VERSION);
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "import") == 0) return cli_import(argc - 2, argv + 2);
     if (strcmp(argv[1], "query") == 0) return cli_query(argc - 2, argv + 2);
+    if (strcmp(argv[1], "segments") == 0) return cli_segments(argc - 2, argv + 2);
     fprintf(stderr, "segd: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -24,6 +24,28 @@ typedef struct growbuf {
  * growbuf ctx; refuses (ends the transfer) past 16 MiB, since answers are small. */
 size_t cli_curl_write(char *ptr, size_t size, size_t nmemb, void *ctx);
 
+/* ---- talking to a running segd (client.c) ---- */
+
+/* Fills *server (--server, else $SEGD_SERVER, else http://127.0.0.1:8080) and *key
+ * (--key, else $SEGD_API_KEY, else NULL) when they are NULL. */
+void cli_server_defaults(const char **server, const char **key);
+
+/* s %-encoded for a URL (a new string the caller frees). */
+char *cli_escape(const char *s);
+
+/* One request: method, server + path (with its query), a JSON body or NULL. The
+ * answer goes to *out and the status to *status. Returns 0, or -1 after printing
+ * "cmd: cannot reach ..." when there was no answer. */
+int cli_request(const char *cmd, const char *server, const char *key, const char *method, const char *path,
+                const char *body, long *status, growbuf *out);
+
+/* Prints the server's error ("cmd: code: message") from an error answer. */
+void cli_print_error(const char *cmd, long status, const growbuf *body);
+
+/* `segd segments list|show|create|delete|recalc ...` against a running segd. Returns 0,
+ * 1 when the server refused or could not be reached, 2 for usage errors. */
+int cli_segments(int argc, char **argv);
+
 /* `segd query [--server URL] [--key KEY] [--limit N] [--fields a,b] [--sort s] [--json]
  * 'FILTER'`: runs a filter's text form on a running segd and prints the number of
  * matching people and the first rows. Returns 0, 1 when the server refused the filter

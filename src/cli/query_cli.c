@@ -7,7 +7,6 @@
 #include "../base/alloc.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,76 +131,33 @@ int cli_query(int argc, char **argv)
     query_opts o = { .limit = 10 };
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc > 0 ? 0 : 2;
-    if (!o.server) o.server = getenv("SEGD_SERVER");
-    if (!o.server || !o.server[0]) o.server = "http://127.0.0.1:8080";
-    if (!o.key) o.key = getenv("SEGD_API_KEY");
+    cli_server_defaults(&o.server, &o.key);
     if (!o.fields) o.fields = "user_id,email,name,last_seen";
-
-    CURL *curl = curl_easy_init();
-    if (!curl) {
-        fprintf(stderr, "segd query: cannot start libcurl\n");
-        return 1;
-    }
-    char *filter = curl_easy_escape(curl, o.text, 0);
-    char *fields = curl_easy_escape(curl, o.fields, 0);
-    char *sort = o.sort ? curl_easy_escape(curl, o.sort, 0) : NULL;
-    size_t url_len = strlen(o.server) + strlen(filter) + strlen(fields) + (sort ? strlen(sort) : 0) + 128;
-    char *url = xmalloc(url_len);
-    snprintf(url, url_len, "%s%s/api/people?limit=%ld&fields=%s&filter=%s%s%s", o.server,
-             o.server[strlen(o.server) - 1] == '/' ? "" : "", o.limit, fields, filter, sort ? "&sort=" : "", sort ? sort : "");
-    if (o.server[strlen(o.server) - 1] == '/') {   /* no double slash */
-        char *p = strstr(url, "//api/");
-        if (p) memmove(p, p + 1, strlen(p));
-    }
-    curl_free(filter);
-    curl_free(fields);
-    curl_free(sort);
-
-    struct curl_slist *headers = NULL;
-    char *auth = NULL;
-    if (o.key && o.key[0]) {
-        size_t n = strlen(o.key) + 32;
-        auth = xmalloc(n);
-        snprintf(auth, n, "Authorization: Bearer %s", o.key);
-        headers = curl_slist_append(headers, auth);
-    }
+    char *filter = cli_escape(o.text), *fields = cli_escape(o.fields), *sort = o.sort ? cli_escape(o.sort) : NULL;
+    size_t len = strlen(filter) + strlen(fields) + (sort ? strlen(sort) : 0) + 96;
+    char *path = xmalloc(len);
+    snprintf(path, len, "/api/people?limit=%ld&fields=%s&filter=%s%s%s", o.limit, fields, filter, sort ? "&sort=" : "",
+             sort ? sort : "");
+    free(filter);
+    free(fields);
+    free(sort);
     growbuf b = { 0 };
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_curl_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    CURLcode cc = curl_easy_perform(curl);
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     rc = 1;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "segd query: cannot reach %s: %s (is segd serve running? --server sets the address)\n",
-                o.server, curl_easy_strerror(cc));
-        goto done;
+    if (cli_request("segd query", o.server, o.key, "GET", path, NULL, &status, &b) == 0) {
+        cJSON *res = b.data ? cJSON_Parse(b.data) : NULL;
+        if (status != 200) {
+            cli_print_error("segd query", status, &b);
+        } else if (o.json) {
+            printf("%s\n", b.data);
+            rc = 0;
+        } else if (res) {
+            print_table(res);
+            rc = 0;
+        }
+        cJSON_Delete(res);
     }
-    cJSON *res = b.data ? cJSON_Parse(b.data) : NULL;
-    if (status != 200) {
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(res, "error");
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-        fprintf(stderr, "segd query: %s%s%s\n", cJSON_IsString(code) ? code->valuestring : "error",
-                cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
-        if (status == 401) fprintf(stderr, "segd query: pass the API key with --key or SEGD_API_KEY\n");
-    } else if (o.json) {
-        printf("%s\n", b.data);
-        rc = 0;
-    } else if (res) {
-        print_table(res);
-        rc = 0;
-    }
-    cJSON_Delete(res);
-done:
     free(b.data);
-    free(url);
-    free(auth);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    free(path);
     return rc;
 }

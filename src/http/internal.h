@@ -58,16 +58,23 @@ struct http_server {
     ingest *ing;
     route_metrics *metrics;     /* one per route, plus one for "no route" */
     int64_t started_ms;
-    _Atomic int64_t test_now_ms;  /* with --test-clock: the clock's time once set, else 0 */
 };
 
-/* The time that time-relative filters read: the test clock once PUT /api/_test/clock
- * set it (only with --test-clock), else the real time. */
+/* The time that time-relative filters and segments read: the test clock once PUT
+ * /api/_test/clock set it (only with --test-clock), else the real time. */
 int64_t http_now_ms(http_server *srv);
 
 /* Takes ingest's read lock and returns the engine; while the engine is loading, replies
  * 503 and returns NULL (no lock held). Release with ingest_read_end. */
 const engine *http_read_begin(http_server *srv, http_request *req);
+
+/* The ?name= argument as a whole number in [min, max], def when absent; on a bad value
+ * replies 400 invalid_parameter and sets *bad. */
+long http_query_long(http_request *req, const char *name, long def, long min, long max, int *bad);
+
+/* The resolver for segment conditions in filters: current memberships and snapshots.
+ * Valid while the caller holds the read lock. */
+filter_resolver http_resolver(http_server *srv);
 
 extern const route HTTP_ROUTES[];
 extern const int HTTP_N_ROUTES;
@@ -105,6 +112,26 @@ void http_people_export(http_server *srv, http_request *req);
 void http_person_explain(http_server *srv, http_request *req);
 void http_filter_parse(http_server *srv, http_request *req);
 void http_test_clock(http_server *srv, http_request *req);
+
+/* segments.c: the segment routes (docs/API.md, "Segments"), the outbox, and the
+ * person's segments and membership log on the profile. */
+void http_segments_create(http_server *srv, http_request *req);
+void http_segments_list(http_server *srv, http_request *req);
+void http_segment_get(http_server *srv, http_request *req);
+void http_segment_patch(http_server *srv, http_request *req);
+void http_segment_delete(http_server *srv, http_request *req);
+void http_segment_preview(http_server *srv, http_request *req);
+void http_segment_recalculate(http_server *srv, http_request *req);
+void http_segment_history(http_server *srv, http_request *req);
+void http_segment_log(http_server *srv, http_request *req);
+void http_transitions(http_server *srv, http_request *req);
+void http_segment_people(http_server *srv, http_request *req);
+/* Adds "segments" (memberships with entered_at) and "segment_log" to a profile. Under
+ * the read lock. */
+void http_profile_segments(http_server *srv, const engine *e, person_id id, cJSON *profile);
+
+/* search.c: a People search over the members of a segment (GET /api/segments/{id}/people). */
+void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num);
 
 /* metrics.c: records one finished request; renders /metrics. */
 void http_metrics_record(http_server *srv, int route_index, int status, int64_t micros);

@@ -81,19 +81,6 @@ static int parse_cursor(const char *s, engine_event_ref *r)
     return 0;
 }
 
-static long query_long(http_request *req, const char *name, long def, long min, long max, int *bad)
-{
-    const char *s = http_query(req, name);
-    if (!s) return def;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || end == s || v < min || v > max) {
-        http_reply_errorf(req, 400, "invalid_parameter", "?%s= must be a whole number from %ld to %ld", name, min, max);
-        *bad = 1;
-    }
-    return v;
-}
-
 /* Adds a page of the person's events (newest first) to obj as "events" and
  * "next_cursor". Returns 0, or -1 after replying 400 for a bad cursor. */
 static int add_events_page(http_request *req, const engine *e, person_id id, const char *cursor, long limit, cJSON *obj)
@@ -131,7 +118,7 @@ static int add_events_page(http_request *req, const engine *e, person_id id, con
 }
 
 /* The profile: id, identity, attributes, tags, times, event counts, newest events. */
-static cJSON *profile_json(http_request *req, const engine *e, person_id id, long events_limit)
+static cJSON *profile_json(http_server *srv, http_request *req, const engine *e, person_id id, long events_limit)
 {
     char buf[TIMEFMT_LEN];
     cJSON *p = cJSON_CreateObject();
@@ -157,6 +144,7 @@ static cJSON *profile_json(http_request *req, const engine *e, person_id id, lon
         uint32_t n = engine_person_event_count(e, id, t);
         if (n) cJSON_AddNumberToObject(counts, engine_event_type_name(e, t), n);
     }
+    http_profile_segments(srv, e, id, p);
     if (events_limit > 0 && add_events_page(req, e, id, NULL, events_limit, p) != 0) {
         cJSON_Delete(p);
         return NULL;
@@ -168,12 +156,12 @@ static cJSON *profile_json(http_request *req, const engine *e, person_id id, lon
 static void reply_profile(http_server *srv, http_request *req, int by, const char *key, int status)
 {
     int bad = 0;
-    long limit = query_long(req, "events_limit", 20, 0, 1000, &bad);
+    long limit = http_query_long(req, "events_limit", 20, 0, 1000, &bad);
     if (bad) return;
     const engine *e = http_read_begin(srv, req);
     if (!e) return;
     person_id id = ingest_find_person(e, (ingest_key_kind)by, key);
-    cJSON *p = id == PERSON_NONE ? NULL : profile_json(req, e, id, limit);
+    cJSON *p = id == PERSON_NONE ? NULL : profile_json(srv, req, e, id, limit);
     ingest_read_end(srv->ing);
     if (id == PERSON_NONE)
         http_reply_errorf(req, 404, "person_not_found", "no person has %s \"%.200s\"; check the key and ?by=",
@@ -250,7 +238,7 @@ static void handle_events(http_server *srv, http_request *req)
         return;
     }
     int bad = 0;
-    long limit = query_long(req, "limit", 50, 1, 1000, &bad);
+    long limit = http_query_long(req, "limit", 50, 1, 1000, &bad);
     if (bad) return;
     const engine *e = http_read_begin(srv, req);
     if (!e) return;
@@ -434,6 +422,17 @@ const route HTTP_ROUTES[] = {
     {"PATCH", "/api/people/{key}", handle_person_patch, ACCESS_API, 1, 0},
     {"DELETE", "/api/people/{key}", handle_person_delete, ACCESS_API, 0, 0},
     {"GET", "/api/events", handle_events, ACCESS_API, 0, 0},
+    {"POST", "/api/segments", http_segments_create, ACCESS_API, 1, 0},
+    {"GET", "/api/segments", http_segments_list, ACCESS_API, 0, 0},
+    {"GET", "/api/segments/{id}", http_segment_get, ACCESS_API, 0, 0},
+    {"PATCH", "/api/segments/{id}", http_segment_patch, ACCESS_API, 1, 0},
+    {"DELETE", "/api/segments/{id}", http_segment_delete, ACCESS_API, 0, 0},
+    {"GET", "/api/segments/{id}/people", http_segment_people, ACCESS_API, 0, 0},
+    {"POST", "/api/segments/{id}/preview", http_segment_preview, ACCESS_API, 1, 0},
+    {"POST", "/api/segments/{id}/recalculate", http_segment_recalculate, ACCESS_API, 0, 0},
+    {"GET", "/api/segments/{id}/history", http_segment_history, ACCESS_API, 0, 0},
+    {"GET", "/api/segments/{id}/log", http_segment_log, ACCESS_API, 0, 0},
+    {"GET", "/api/transitions", http_transitions, ACCESS_API, 0, 0},
     {"GET", "/api/schema", handle_schema, ACCESS_API, 0, 0},
     {"POST", "/api/attributes", handle_attribute_declare, ACCESS_API, 1, 0},
     {"DELETE", "/api/attributes/{name}", handle_attribute_drop, ACCESS_API, 0, 0},

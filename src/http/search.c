@@ -255,12 +255,13 @@ typedef struct resolved {
     int n_fields;
 } resolved;
 
-static int resolve(http_request *req, const engine *e, search_req *s, resolved *r)
+static int resolve(http_server *srv, http_request *req, const engine *e, search_req *s, resolved *r)
 {
     segd_error err;
     segd_error_clear(&err);
     memset(r, 0, sizeof *r);
-    if (filter_bind(s->filter, e, NULL, &err) != 0) {
+    filter_resolver segs = http_resolver(srv);
+    if (filter_bind(s->filter, e, &segs, &err) != 0) {
         http_reply_error(req, &err);
         return -1;
     }
@@ -327,7 +328,9 @@ static cJSON *row_json(const engine *e, person_id id, const resolved *r)
     return row;
 }
 
-static void run_search(http_server *srv, http_request *req, search_req *s)
+/* Runs a search and replies. member_num: the store key of the segment whose members
+ * are listed (each row gets entered_at), or 0. */
+static void run_search(http_server *srv, http_request *req, search_req *s, int64_t member_num)
 {
     if (!s->limit) s->limit = DEFAULT_LIMIT;
     const engine *e = http_read_begin(srv, req);
@@ -337,7 +340,7 @@ static void run_search(http_server *srv, http_request *req, search_req *s)
     int have_after = 0;
     uint64_t *bits = NULL;
     cJSON *out = NULL;
-    if (resolve(req, e, s, &r)) goto unlock;
+    if (resolve(srv, req, e, s, &r)) goto unlock;
     if (s->cursor) {
         segd_error err;
         segd_error_clear(&err);
@@ -349,7 +352,8 @@ static void run_search(http_server *srv, http_request *req, search_req *s)
     }
     size_t words = filter_words(e);
     bits = xmalloc((words ? words : 1) * sizeof *bits);
-    filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = NULL };
+    filter_resolver segs = http_resolver(srv);
+    filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = &segs };
     if (filter_eval(s->filter, &env, bits) != 0) {
         http_reply_errorf(req, 500, "internal", "the filter could not be evaluated");
         goto unlock;
@@ -361,7 +365,21 @@ static void run_search(http_server *srv, http_request *req, search_req *s)
         int more = 0;
         uint32_t n = filter_page(e, bits, r.sorts, r.n_sorts, have_after ? &after : NULL, (uint32_t)s->limit, ids, &more);
         cJSON *people = cJSON_AddArrayToObject(out, "people");
-        for (uint32_t i = 0; i < n; i++) cJSON_AddItemToArray(people, row_json(e, ids[i], &r));
+        for (uint32_t i = 0; i < n; i++) {
+            cJSON *row = row_json(e, ids[i], &r);
+            if (member_num) {
+                int64_t at;
+                int cause;
+                char tbuf[TIMEFMT_LEN];
+                if (store_read_member(ingest_store(srv->ing), member_num, ids[i], &at, &cause) == 1) {
+                    cJSON_AddStringToObject(row, "entered_at", timefmt_format(at, tbuf));
+                    cJSON_AddStringToObject(row, "entered_by", seg_cause_name(cause));
+                } else {
+                    cJSON_AddNullToObject(row, "entered_at");   /* joined in a write not yet committed */
+                }
+            }
+            cJSON_AddItemToArray(people, row);
+        }
         if (more && n) {
             char *next = filter_cursor_encode(e, r.sorts, r.n_sorts, ids[n - 1]);
             cJSON_AddStringToObject(out, "next_cursor", next);
@@ -382,14 +400,31 @@ unlock:
 void http_people_search(http_server *srv, http_request *req)
 {
     search_req s = { 0 };
-    if (parse_body(req, &s, 0) == 0) run_search(srv, req, &s);
+    if (parse_body(req, &s, 0) == 0) run_search(srv, req, &s, 0);
     search_req_release(&s);
 }
 
 void http_people_list(http_server *srv, http_request *req)
 {
     search_req s = { 0 };
-    if (parse_query(req, &s) == 0) run_search(srv, req, &s);
+    if (parse_query(req, &s) == 0) run_search(srv, req, &s, 0);
+    search_req_release(&s);
+}
+
+void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num)
+{
+    search_req s = { 0 };
+    if (parse_query(req, &s) == 0) {
+        /* the members, narrowed by ?filter= when given */
+        filter_node *in = filter_node_new(FILTER_SEGMENT);
+        in->name = xstrdup(segment_id);
+        in->op = FOP_IN;
+        filter_node *both = filter_node_new(FILTER_AND);
+        filter_node_add(both, in);
+        filter_node_add(both, s.filter);
+        s.filter = both;
+        run_search(srv, req, &s, num);
+    }
     search_req_release(&s);
 }
 
@@ -527,14 +562,15 @@ void http_people_export(http_server *srv, http_request *req)
         return;
     }
     resolved r;
-    if (resolve(req, e, &x->s, &r) != 0) {
+    if (resolve(srv, req, e, &x->s, &r) != 0) {
         ingest_read_end(srv->ing);
         export_free(x);
         return;
     }
     size_t words = filter_words(e);
     uint64_t *bits = xmalloc((words ? words : 1) * sizeof *bits);
-    filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = NULL };
+    filter_resolver segs = http_resolver(srv);
+    filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = &segs };
     int rc = filter_eval(x->s.filter, &env, bits);
     if (rc == 0) {
         x->ids = xmalloc((popcount_all(bits, words) + 1) * sizeof *x->ids);
@@ -585,11 +621,12 @@ void http_person_explain(http_server *srv, http_request *req)
     segd_error err;
     segd_error_clear(&err);
     cJSON *out = NULL;
+    filter_resolver segs = http_resolver(srv);
     person_id id = ingest_find_person(e, (ingest_key_kind)by, req->params[0]);
     if (id == PERSON_NONE) {
         segd_error_set(&err, 404, "person_not_found", "no person has that key; check it and ?by=");
-    } else if (filter_bind(tree, e, NULL, &err) == 0) {
-        filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = NULL };
+    } else if (filter_bind(tree, e, &segs, &err) == 0) {
+        filter_env env = { .e = e, .now_ms = http_now_ms(srv), .resolver = &segs };
         int result = 0;
         cJSON *why = filter_explain(tree, &env, id, &result);
         out = cJSON_CreateObject();
@@ -644,7 +681,12 @@ void http_test_clock(http_server *srv, http_request *req)
         http_reply_errorf(req, 422, "invalid_value", "send {\"now\": an ISO 8601 date-time such as \"2026-11-28T09:00:00Z\"}");
         return;
     }
-    srv->test_now_ms = ms ? ms : 1;   /* 0 means "not set" */
+    segd_error err;
+    segd_error_clear(&err);
+    if (ingest_set_test_clock(srv->ing, ms, &err) != 0) {     /* runs everything due by then */
+        http_reply_error(req, &err);
+        return;
+    }
     cJSON *out = cJSON_CreateObject();
     char buf[TIMEFMT_LEN];
     cJSON_AddStringToObject(out, "now", timefmt_format(ms, buf));

@@ -22,8 +22,7 @@
 
 int64_t http_now_ms(http_server *srv)
 {
-    int64_t t = srv->test_now_ms;
-    return t ? t : timefmt_now_ms();
+    return ingest_now_ms(srv->ing);
 }
 
 const engine *http_read_begin(http_server *srv, http_request *req)
@@ -31,6 +30,24 @@ const engine *http_read_begin(http_server *srv, http_request *req)
     const engine *e = ingest_read_begin(srv->ing);
     if (!e) http_reply_errorf(req, 503, "not_ready", "segd is loading its store; retry in a moment (GET /readyz says when)");
     return e;
+}
+
+long http_query_long(http_request *req, const char *name, long def, long min, long max, int *bad)
+{
+    const char *s = http_query(req, name);
+    if (!s) return def;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || end == s || v < min || v > max) {
+        http_reply_errorf(req, 400, "invalid_parameter", "?%s= must be a whole number from %ld to %ld", name, min, max);
+        *bad = 1;
+    }
+    return v;
+}
+
+filter_resolver http_resolver(http_server *srv)
+{
+    return segments_resolver(ingest_segments(srv->ing));
 }
 
 /* ---- replies ---- */

@@ -293,6 +293,14 @@ static int check_message(ingest *ing, pending *p, ingest_msg *m, segd_error *e)
         if (a < ATTR_STANDARD_COUNT)
             return segd_error_set(e, 422, "standard_attribute",
                                   "\"%s\" is a standard attribute and cannot be deleted", m->attr_name);
+        int slot;
+        if (segments_use_attribute(ing->segs, a, &slot)) {
+            segment_view v;
+            segments_view(ing->segs, slot, &v);
+            return segd_error_set(e, 409, "attribute_in_use",
+                                  "segment \"%.100s\" reads \"%s\"; change or delete the segment before deleting the attribute",
+                                  v.name, m->attr_name);
+        }
         return 0;
     }
     default:
@@ -303,6 +311,7 @@ static int check_message(ingest *ing, pending *p, ingest_msg *m, segd_error *e)
 /* ---- applying ---- */
 
 typedef struct touched {
+    ingest *ing;
     person_id *v;
     size_t n, cap;
     person_id last_created;
@@ -310,6 +319,7 @@ typedef struct touched {
 
 static void touch(touched *t, person_id id)
 {
+    ingest_chg_person(t->ing, id);
     if (t->n && t->v[t->n - 1] == id) return;
     t->v = xgrow(t->v, sizeof *t->v, &t->cap, t->n + 1, 16);
     t->v[t->n++] = id;
@@ -361,6 +371,7 @@ static int list_edit(ingest *ing, person_id id, int attr, const char *const *add
     for (size_t i = 0; i < n; i++) copies[i] = xstrdup(items[i]);
     segd_value v = {.type = SEGD_T_LIST, .items = (const char *const *)copies, .n_items = n};
     int rc = engine_attr_set(ing->eng, id, attr, n ? &v : NULL);
+    ingest_chg_attr(ing, attr);
     for (size_t i = 0; i < n; i++) free(copies[i]);
     free(copies);
     free(items);
@@ -370,6 +381,7 @@ static int list_edit(ingest *ing, person_id id, int attr, const char *const *add
 static int set_string_attr(ingest *ing, person_id id, int attr, const char *s)
 {
     segd_value v = {.type = SEGD_T_STRING, .str = s, .str_len = strlen(s)};
+    ingest_chg_attr(ing, attr);
     return engine_attr_set(ing->eng, id, attr, &v);
 }
 
@@ -453,6 +465,7 @@ static int merge_people(ingest *ing, person_id from, person_id into)
     free(keys);
     if (rc) return rc;
     if ((rc = store_person_delete(ing->st, from))) return rc;
+    ingest_chg_departed(ing, from, SEG_CAUSE_MERGE);
     if (engine_person_merge(ing->eng, from, into) != 0) return SEGD_EIO;
     ingest_set_pinned(ing, from, 0);
     if (from_created != INT64_MAX && !ingest_pinned(ing, into) &&
@@ -528,6 +541,7 @@ static int apply_fields_to_person(ingest *ing, person_id id, const ingest_fields
         }
         segd_value v;
         if (ingest_resolve_value(f, engine_attr_type(ing->eng, attr), &v) != 0) return SEGD_ECONFLICT;
+        ingest_chg_attr(ing, attr);
         if (v.type == SEGD_T_LIST && attr == ATTR_TAGS) {
             /* a tags trait replaces the list; duplicates are dropped */
             if ((rc = engine_attr_set(ing->eng, id, attr, NULL))) return rc;
@@ -570,6 +584,7 @@ static int append_event(ingest *ing, person_id id, ingest_msg *m)
 {
     int rc;
     if (m->checked) {                   /* type, properties and values resolved by ingest_prepare */
+        ingest_chg_type(ing, m->event_type);
         uint32_t row = engine_event_rows(ing->eng, m->event_type);
         rc = store_event_insert(ing->st, m->event_type, row, id, m->timestamp, m->props_text, m->props_len);
         if (rc == 0 && engine_event_append(ing->eng, id, m->event_type, m->timestamp, m->props.n, m->prop_index,
@@ -579,6 +594,7 @@ static int append_event(ingest *ing, person_id id, ingest_msg *m)
     }
     int type;
     if ((rc = ensure_event_type(ing, m->event, &type))) return rc;
+    ingest_chg_type(ing, type);
     size_t n = m->props.n;
     int props_small[16];
     segd_value vals_small[16];
@@ -658,6 +674,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
             if (!engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c)) {
                 segd_value v = {.type = SEGD_T_DATETIME, .time_ms = m->timestamp};
                 engine_attr_set(ing->eng, id, ATTR_CREATED_AT, &v);
+                ingest_chg_attr(ing, ATTR_CREATED_AT);
             }
             return 0;
         }
@@ -716,6 +733,8 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         free(keys);
         if (rc) return rc;
         if ((rc = store_person_delete(ing->st, id))) return rc;
+        touch(t, id);
+        ingest_chg_departed(ing, id, SEG_CAUSE_ERASURE);
         engine_person_erase(ing->eng, id);
         ingest_set_pinned(ing, id, 0);
         return 0;
@@ -735,12 +754,19 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         return rc;
     }
     }
-    if (id != PERSON_NONE) ingest_see_time(ing, ing->eng, id, m->timestamp);
+    if (id != PERSON_NONE) {
+        ingest_chg_person(ing, id);
+        ingest_see_time(ing, ing->eng, id, m->timestamp);
+        ingest_chg_attr(ing, ATTR_LAST_SEEN);
+        ingest_chg_attr(ing, ATTR_CREATED_AT);
+    }
     return 0;
 }
 
 int ingest_apply_op(ingest *ing, ingest_op *op)
 {
+    if (op->n_msgs == 1 && op->msgs[0].kind >= INGEST_SEG_CREATE && op->msgs[0].kind <= INGEST_TICK)
+        return ingest_segment_op(ing, op, &op->msgs[0]);
     pending p = {0};
     int failed = 0;
     int checked = op->checked_version && op->checked_version == ing->catalog_version && !op->validate_only;
@@ -775,8 +801,9 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
         return segd_status_rc(op->err.status);
     }
 
-    touched t = {.last_created = PERSON_NONE};
+    touched t = {.ing = ing, .last_created = PERSON_NONE};
     int rc = 0;
+    ingest_chg_reset(ing);
     int64_t now = timefmt_now_ms(), since = now - ing->cfg.dedup_window_ms;
     for (size_t i = 0; i < op->n_msgs && rc == 0; i++) {
         ingest_msg *m = &op->msgs[i];
@@ -805,6 +832,7 @@ int ingest_apply_op(ingest *ing, ingest_op *op)
         }
     }
     free(t.v);
+    if (rc == 0) rc = ingest_segments_after_op(ing, ingest_now_ms(ing));
     if (rc == SEGD_ECONFLICT) rc = SEGD_EIO;     /* validated above: the engine disagrees with itself */
     return rc;
 }

@@ -124,6 +124,9 @@ static ingest_op *run_group(ingest *ing, ingest_op *ops)
             ing->eng = fresh;
             ing->catalog_version++;
             pthread_mutex_unlock(&ing->catalog_lock);
+            /* the segments read the old engine: back to what the store holds */
+            if (ingest_segments_load(ing, &err) != 0)
+                fprintf(stderr, "segd: restoring the segments after a store failure failed: %s\n", err.message);
         } else {
             fprintf(stderr, "segd: rebuilding the engine after a store failure failed: %s; not ready\n", err.message);
             ing->ready = 0;
@@ -179,6 +182,7 @@ static void load(ingest *ing)
         ing->eng = eng;
         ing->catalog_version++;
         pthread_mutex_unlock(&ing->catalog_lock);
+        if (ingest_segments_load(ing, &err) != 0) eng = NULL;    /* not ready: err says why */
     }
     pthread_rwlock_unlock(&ing->lock);
     pthread_mutex_lock(&ing->stats_lock);
@@ -196,14 +200,54 @@ static void load(ingest *ing)
     pthread_mutex_unlock(&ing->queue_lock);
 }
 
+/* When the writer must next run a tick by the real clock (INT64_MAX: no need). With
+ * the test clock set, ticks run only when it is moved. */
+static int64_t next_tick(ingest *ing, int64_t failed_until)
+{
+    if (!ing->ready || ing->load_failed || ing->cfg.test_clock) return INT64_MAX;
+    int64_t due = ingest_segments_next_due(ing);
+    return due < failed_until ? failed_until : due;
+}
+
+/* Runs the clock's op: due re-checks, history points, cached-results refreshes. */
+static int run_tick(ingest *ing)
+{
+    ingest_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = INGEST_TICK;
+    ingest_op op;
+    ingest_op_init(&op, "default", &m, 1, 0);
+    ingest_op *again = run_group(ing, &op);
+    (void)again;
+    return op.result;
+}
+
 static void *writer_main(void *arg)
 {
     ingest *ing = arg;
-    int64_t last_prune = timefmt_now_ms();
+    int64_t last_prune = timefmt_now_ms(), tick_failed_until = 0;
     load(ing);
     for (;;) {
         pthread_mutex_lock(&ing->queue_lock);
-        while (!ing->queue_head && !ing->stopping) pthread_cond_wait(&ing->queue_cond, &ing->queue_lock);
+        int tick = 0;
+        while (!ing->queue_head && !ing->stopping) {
+            int64_t due = next_tick(ing, tick_failed_until);
+            if (due == INT64_MAX) {
+                pthread_cond_wait(&ing->queue_cond, &ing->queue_lock);
+                continue;
+            }
+            if (due <= timefmt_now_ms()) {
+                tick = 1;
+                break;
+            }
+            struct timespec ts = { .tv_sec = due / 1000, .tv_nsec = (long)(due % 1000) * 1000000L };
+            pthread_cond_timedwait(&ing->queue_cond, &ing->queue_lock, &ts);
+        }
+        if (tick) {
+            pthread_mutex_unlock(&ing->queue_lock);
+            if (run_tick(ing) != 0) tick_failed_until = timefmt_now_ms() + 1000;   /* retry in a second */
+            continue;
+        }
         if (!ing->queue_head) {
             pthread_mutex_unlock(&ing->queue_lock);
             break;
@@ -257,6 +301,7 @@ ingest *ingest_open(store *st, const ingest_config *cfg, segd_error *err)
     if (cfg) ing->cfg = *cfg;
     else ingest_config_defaults(&ing->cfg);
     ing->st = st;
+    ing->segs = segments_new();
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* writers first: a stream of readers must not starve ingestion */
@@ -303,6 +348,12 @@ void ingest_close(ingest *ing)
         pthread_mutex_unlock(&ing->queue_lock);
         pthread_join(ing->writer, NULL);
     }
+    segments_free(ing->segs);
+    free(ing->seg_num);
+    free(ing->chg.attrs);
+    free(ing->chg.types);
+    free(ing->chg.departed);
+    free(ing->chg.people);
     engine_free(ing->eng);
     dedup_free(ing->dedup);
     free(ing->created_pinned);
@@ -362,8 +413,7 @@ static void enqueue(ingest *ing, ingest_op *op)
     pthread_cond_signal(&ing->queue_cond);
 }
 
-/* Queues an op and waits until the writer has committed or failed it. */
-static int submit(ingest *ing, ingest_op *op, segd_error *err)
+int ingest_submit_op(ingest *ing, ingest_op *op, segd_error *err)
 {
     pthread_mutex_lock(&ing->queue_lock);
     if (ing->stopping || ing->load_failed) {
@@ -378,7 +428,7 @@ static int submit(ingest *ing, ingest_op *op, segd_error *err)
     return op->result;
 }
 
-static void op_init(ingest_op *op, const char *source, ingest_msg *msgs, size_t n, int is_batch)
+void ingest_op_init(ingest_op *op, const char *source, ingest_msg *msgs, size_t n, int is_batch)
 {
     memset(op, 0, sizeof *op);
     op->source = source ? source : "default";
@@ -450,11 +500,11 @@ static void explain_bad_batch(ingest *ing, const char *source, ingest_msg *m, si
     }
     if (n_ok) {
         ingest_op op;
-        op_init(&op, source, ok, n_ok, 1);
+        ingest_op_init(&op, source, ok, n_ok, 1);
         op.validate_only = 1;
         segd_error ignored;
         segd_error_clear(&ignored);
-        submit(ing, &op, &ignored);
+        ingest_submit_op(ing, &op, &ignored);
         if (op.bad) {
             cJSON *x;
             while ((x = cJSON_DetachItemFromArray(op.bad, 0))) cJSON_AddItemToArray(errors, x);
@@ -605,7 +655,7 @@ ingest_ticket *ingest_submit_begin(ingest *ing, ingest_batch *b)
 {
     ingest_ticket *t = xcalloc(1, sizeof *t);
     t->b = b;
-    op_init(&t->op, b->source, b->msgs, b->n, b->is_batch);
+    ingest_op_init(&t->op, b->source, b->msgs, b->n, b->is_batch);
     t->op.checked_version = b->checked_version;
     if (b->n == 0) return t;
     pthread_mutex_lock(&ing->queue_lock);
@@ -693,8 +743,8 @@ person_id ingest_find_person(const engine *e, ingest_key_kind by, const char *ke
 /* Runs one REST message (UPSERT, PATCH, ERASE, DECLARE, DROP) as its own op. */
 static int run_single(ingest *ing, ingest_msg *m, ingest_op *op, segd_error *err)
 {
-    op_init(op, NULL, m, 1, 0);
-    int rc = submit(ing, op, err);
+    ingest_op_init(op, NULL, m, 1, 0);
+    int rc = ingest_submit_op(ing, op, err);
     free(op->added_ids);
     return rc;
 }

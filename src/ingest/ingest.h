@@ -27,6 +27,7 @@
 #include "../base/error.h"
 #include "../engine/engine.h"
 #include "../store/store.h"
+#include "../segments/segments.h"
 
 typedef struct ingest ingest;
 
@@ -35,6 +36,8 @@ typedef struct ingest_config {
     size_t max_message_bytes;      /* one Segment message, default 32 KiB */
     int64_t dedup_window_ms;       /* messageId uniqueness window, default 30 days */
     int max_group_ops;             /* ops committed together at most, default 256 */
+    int test_clock;                /* tests: only ingest_set_test_clock moves segment time
+                                      (no ticks by the real clock) */
 } ingest_config;
 
 /* Fills *cfg with the defaults. */
@@ -182,6 +185,42 @@ cJSON *ingest_cell_json(const engine *e, const segd_cell *c);
 /* Adds one event's fields to obj: "event", "timestamp", "properties". */
 void ingest_event_json(const engine *e, const engine_event_ref *ref, cJSON *obj);
 
+/* ---- segments ----
+ * Segments are kept by the writer next to the engine: every write re-checks the
+ * segments that read what it changed, for the people it changed, and stores the
+ * membership transitions in the same transaction (docs/INTERNALS.md, "Segments").
+ * The calls below block until their change has committed, like every write. */
+
+/* The time segments and time-relative filters read: the test clock once set, else now. */
+int64_t ingest_now_ms(ingest *ing);
+
+/* POST /api/segments: body {name, description, filter (object or text), hidden_from,
+ * default_for, refresh ("30m"), backfill}. id_out (SEGMENT_ID_LEN + 1 bytes) gets the
+ * new id. 422 for a bad field or filter, 409 name_taken, 422 segment_cycle. */
+int ingest_segment_create(ingest *ing, const cJSON *body, const char *created_by, char *id_out, segd_error *err);
+
+/* PATCH /api/segments/{id}: the fields sent replace the current ones (backfill as for
+ * create). 404 for an unknown id. */
+int ingest_segment_update(ingest *ing, const char *id, const cJSON *body, segd_error *err);
+
+/* DELETE /api/segments/{id}: 404 unknown, 409 segment_in_use. */
+int ingest_segment_delete(ingest *ing, const char *id, segd_error *err);
+
+/* POST /api/segments/{id}/recalculate: takes the cached-results snapshot now. */
+int ingest_segment_recalculate(ingest *ing, const char *id, segd_error *err);
+
+/* PUT /api/_test/clock: sets the test clock and runs everything due by then. */
+int ingest_set_test_clock(ingest *ing, int64_t now_ms, segd_error *err);
+
+/* The segment set, for readers holding the read lock (valid until ingest_read_end). */
+segments *ingest_segments(ingest *ing);
+
+/* A slot's key in the store (for store_read_* calls), under the read lock; 0 if none. */
+int64_t ingest_segment_num(ingest *ing, int slot);
+
+/* The store, for its thread-safe store_read_* calls. */
+store *ingest_store(ingest *ing);
+
 /* ---- statistics for /metrics ---- */
 typedef struct ingest_stats {
     uint64_t messages_applied;     /* Segment messages and import lines applied */
@@ -193,6 +232,7 @@ typedef struct ingest_stats {
     uint64_t rebuilds;             /* engine rebuilt after a store failure */
     uint64_t dedup_ids;            /* message ids remembered for dedup */
     uint64_t dedup_bytes;          /* memory they take */
+    uint64_t segment_transitions;  /* entered / exited rows written (the outbox) */
 } ingest_stats;
 
 void ingest_get_stats(ingest *ing, ingest_stats *out);

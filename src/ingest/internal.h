@@ -7,6 +7,7 @@
 
 #include "ingest.h"
 #include "dedup.h"
+#include "../segments/segments.h"
 
 /* One attribute or property value as it arrived, before the catalog decides its
  * type. `natural` is the type the JSON value has by itself (a date-time string is
@@ -37,7 +38,43 @@ enum {
     INGEST_DECLARE,           /* POST /api/attributes */
     INGEST_DROP,              /* DELETE /api/attributes/{name} */
     INGEST_DECLARE_EVENT,     /* POST /api/event-types: event, props (natural = declared type) */
+    INGEST_SEG_CREATE,        /* POST /api/segments: seg_input, seg_created_by */
+    INGEST_SEG_UPDATE,        /* PATCH /api/segments/{id}: seg_id, seg_input (fields present replace) */
+    INGEST_SEG_DELETE,        /* DELETE /api/segments/{id}: seg_id */
+    INGEST_SEG_RECALC,        /* POST /api/segments/{id}/recalculate: seg_id */
+    INGEST_TICK,              /* the clock: due re-checks, history points, cached-results refreshes */
 };
+
+/* A segment body as parsed (segs.c): which fields were sent, and their values
+ * (strings point into the cJSON body; the filter and the arrays are owned). */
+typedef struct ingest_segment_input {
+    const char *name;
+    const char *description;
+    filter_node *filter;          /* parsed, not bound */
+    const char **hidden_from, **default_for;
+    size_t n_hidden_from, n_default_for;
+    int64_t refresh_ms;           /* 0: the default */
+    int backfill;
+    int has_name, has_description, has_hidden_from, has_default_for, has_refresh;
+} ingest_segment_input;
+
+/* Someone who left during an op: erased, or merged into another person. */
+typedef struct ingest_departed {
+    person_id person;
+    uint64_t public_id;           /* read before they left: the log still names them */
+    int cause;                    /* SEG_CAUSE_ERASURE or SEG_CAUSE_MERGE */
+} ingest_departed;
+
+/* What the op being applied changed, for the segments that read it. */
+typedef struct ingest_change {
+    int *attrs, *types;
+    size_t n_attrs, attrs_cap, n_types, types_cap;
+    int all;                      /* a merge: anything may have changed */
+    ingest_departed *departed;
+    size_t n_departed, departed_cap;
+    person_id *people;            /* who the op's messages were about (repeats allowed) */
+    size_t n_people, people_cap;
+} ingest_change;
 
 typedef struct ingest_msg {
     int kind;
@@ -60,6 +97,9 @@ typedef struct ingest_msg {
     const char *attr_name;        /* DECLARE / DROP */
     segd_type attr_type;
     cJSON *item;                  /* the message object itself */
+    const char *seg_id;           /* segment ops */
+    ingest_segment_input *seg_input;
+    const char *seg_created_by;
     /* Filled by ingest_prepare on the caller's thread, so the writer does not have to: */
     const char *props_text;       /* track/page/screen: the properties as stored (printed
                                      JSON, in the batch's arena), or NULL for none */
@@ -94,6 +134,7 @@ typedef struct ingest_op {
     size_t n_added, added_cap;
     int created;                  /* UPSERT: created a person */
     uint64_t public_id;           /* UPSERT: the person's public id */
+    char seg_id[SEGMENT_ID_LEN + 1];   /* SEG_CREATE: the new segment's id */
     int done;
     struct ingest_op *next;
 } ingest_op;
@@ -129,7 +170,45 @@ struct ingest {
     size_t random_left;
     ingest_stats stats;
     pthread_mutex_t stats_lock;
+    /* segments (segs.c): kept by the writer under the write lock, read under the read lock */
+    segments *segs;
+    int64_t *seg_num;             /* per slot: the segment's key in the store */
+    size_t seg_num_cap;
+    ingest_change chg;            /* what the op being applied changed */
+    int64_t next_history_ms;      /* the next hourly size point */
+    int64_t test_now_ms;          /* the test clock (atomic), 0 when not set */
 };
+
+/* ingest.c: an op over msgs, ready to submit. */
+void ingest_op_init(ingest_op *op, const char *source, ingest_msg *msgs, size_t n, int is_batch);
+
+/* ingest.c: queues an op and waits until the writer has committed or failed it. */
+int ingest_submit_op(ingest *ing, ingest_op *op, segd_error *err);
+
+/* segs.c: the change notes of the op being applied (writer thread). */
+void ingest_chg_reset(ingest *ing);
+void ingest_chg_attr(ingest *ing, int attr);
+void ingest_chg_type(ingest *ing, int type);
+void ingest_chg_departed(ingest *ing, person_id p, int cause);   /* call before they leave */
+void ingest_chg_person(ingest *ing, person_id p);
+
+/* segs.c: after an op was applied: re-checks the people it was about (and those who
+ * left) in the segments that read what changed, and stores the transitions. */
+int ingest_segments_after_op(ingest *ing, int64_t now);
+
+/* segs.c: applies a segment op or the tick (one message of kind INGEST_SEG_* / TICK). */
+int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m);
+
+/* segs.c: restores the segment set from the store over the current engine and stores
+ * what changed meanwhile (its own transaction: call outside one). */
+int ingest_segments_load(ingest *ing, segd_error *err);
+
+/* segs.c: when the writer must next run a tick (INT64_MAX: nothing scheduled). */
+int64_t ingest_segments_next_due(ingest *ing);
+
+/* segs.c: parses a segment body; partial (PATCH) allows any field to be missing. */
+int ingest_segment_input_parse(const cJSON *body, ingest_segment_input *p, int partial, segd_error *err);
+void ingest_segment_input_release(ingest_segment_input *p);
 
 /* normalize.c: turns one Segment message into an ingest_msg. Returns 0, or a negative
  * code with err (status 400, field) filled. `kind` is the URL's kind or -1 to read

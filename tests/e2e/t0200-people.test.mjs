@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSegd, metricValue, ID_RE } from './lib/segd.mjs';
 
-const PROFILE_KEYS = ['anonymous_ids', 'attributes', 'created_at', 'event_counts', 'events', 'id', 'last_seen', 'next_cursor', 'tags', 'user_id'];
+const PROFILE_KEYS = ['anonymous_ids', 'attributes', 'created_at', 'event_counts', 'events', 'id', 'last_seen', 'next_cursor', 'segment_log', 'segments', 'tags', 'user_id'];
 
 describe('people API', () => {
     let s;
