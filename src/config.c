@@ -43,7 +43,7 @@ static const option_row OPTIONS[] = {
     {"per-ip-connections", "SEGD_PER_IP_CONNECTIONS", OPT_LONG, "200", offsetof(segd_config, per_ip_connections), 0, 1, 100000,
      "most open connections from one client address"},
     {"test-clock", "SEGD_TEST_CLOCK", OPT_BOOL, "0", offsetof(segd_config, test_clock), 0, 0, 1,
-     "enable PUT /api/_test/clock, which sets the clock that time-relative filters read (for tests; never in production)"},
+     "enable PUT /api/_test/clock, which sets the clock that time-relative filters and segments read (for tests; never in production)"},
     {"demo-data", "SEGD_DEMO_DATA", OPT_BOOL, "0", offsetof(segd_config, demo_data), 0, 0, 1,
      "load a small generated demo data set when the store is empty"},
 };

@@ -94,6 +94,23 @@ int demo_load(ingest *ing, segd_error *err)
         rc = ingest_messages(ing, "demo", batch, -1, 0, NULL, NULL, err);
         cJSON_Delete(batch);
     }
-    if (rc == 0) printf("loaded demo data: 1000 people, %d events\n", events + 1000);
+    /* segments a team would start with: one of value, one of time, one of intent */
+    static const char *const segments[][3] = {
+        {"High-Value Customer", "made at least 3 purchases or spent at least 500 in total",
+         "count(purchase) >= 3 or sum(purchase.amount) >= 500"},
+        {"Dormant", "not seen for 30 days", "last_seen more_than_ago 30d"},
+        {"Pricing-curious free users", "free plan, looked at pricing twice in two weeks, never bought",
+         "plan = \"free\" and count(page_view where path = \"/pricing\", within 14d) >= 2 and count(purchase) = 0"},
+    };
+    for (size_t i = 0; i < sizeof segments / sizeof segments[0] && rc == 0; i++) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "name", segments[i][0]);
+        cJSON_AddStringToObject(body, "description", segments[i][1]);
+        cJSON_AddStringToObject(body, "filter", segments[i][2]);
+        char id[SEGMENT_ID_LEN + 1];
+        rc = ingest_segment_create(ing, body, "demo", id, err);
+        cJSON_Delete(body);
+    }
+    if (rc == 0) printf("loaded demo data: 1000 people, %d events, 3 segments\n", events + 1000);
     return rc;
 }

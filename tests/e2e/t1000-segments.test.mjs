@@ -100,18 +100,27 @@ describe('segments', () => {
         assert.deepEqual(await outbox(), []);
     });
 
-    it('the clock: people enter "Dormant" at the moment their last_seen turns 30 days old', async () => {
+    it('the clock: people leave "Active" and enter "Dormant" at the moment their last_seen turns 30 days old', async () => {
         const r = await s.post('/api/segments', { name: 'Dormant', filter: 'last_seen more_than_ago 30d' });
         assert.equal(r.status, 201, r.text);
         const dormant = r.json.id;
+        const a = await s.post('/api/segments', { name: 'Active', filter: { attribute: 'last_seen', op: 'less_than_ago', value: '30d' } });
+        assert.equal(a.status, 201, a.text);
+        const active = a.json.id;
+        assert.deepEqual(await members(active), ['ann', 'bob', 'cy']);
         assert.deepEqual(await members(dormant), []);
         // bob and cy were last seen a day before NOW: dormant 30 days later, at that exact moment
         assert.equal((await setClock(NOW + 29 * DAY)).status, 200);
         assert.deepEqual(await members(dormant), []);
         assert.equal((await setClock(NOW + 30 * DAY)).status, 200);
         assert.deepEqual(await members(dormant), ['bob', 'cy']);
-        const rows = (await outbox()).filter((x) => x.segment === dormant);
+        assert.deepEqual(await members(active), ['ann']);
+        const all = await outbox();
+        const rows = all.filter((x) => x.segment === dormant);
         assert.deepEqual(rows.map((x) => [x.change, x.cause, x.at]), [['entered', 'clock', iso(NOW - DAY + 30 * DAY + 1)], ['entered', 'clock', iso(NOW - DAY + 30 * DAY + 1)]]);
+        // the exits from Active carry the exact moment the boundary passed, not when the clock was moved
+        const exits = all.filter((x) => x.segment === active);
+        assert.deepEqual(exits.map((x) => [x.change, x.cause, x.at]), [['exited', 'clock', iso(NOW - DAY + 30 * DAY + 1)], ['exited', 'clock', iso(NOW - DAY + 30 * DAY + 1)]]);
         // cy comes back: leaves at once (a write)
         assert.equal((await identify('cy', { plan: 'free' }, NOW + 30 * DAY)).status, 200);
         assert.deepEqual(await members(dormant), ['bob']);
@@ -130,6 +139,7 @@ describe('segments', () => {
         const rest = await s.get(`/api/segments/${dormant}/log?before=${page.json.next_before}`);
         assert.equal(rest.json.transitions.length, 3);
         assert.equal((await s.request('DELETE', `/api/segments/${dormant}`)).status, 200);
+        assert.equal((await s.request('DELETE', `/api/segments/${active}`)).status, 200);
         await outbox();
     });
 
