@@ -23,25 +23,6 @@ static int cmp_i64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* The text of segment i: ten templates, parameters from i. ids[] are the ids made so
- * far, for templates that name an earlier segment. */
-static void segment_text(int i, char ids[][SEGMENT_ID_LEN + 1], char *buf, size_t cap)
-{
-    int k = i / 10;
-    switch (i % 10) {
-    case 0: snprintf(buf, cap, "plan = \"%s\" and country = \"%s\"", PLANS[k % 4], COUNTRIES[k % 10]); break;
-    case 1: snprintf(buf, cap, "count(purchase) >= %d", 1 + k % 6); break;
-    case 2: snprintf(buf, cap, "sum(purchase.amount) >= %d", 100 * (1 + k % 12)); break;
-    case 3: snprintf(buf, cap, "count(page_view where path = \"%s\", within %dd) >= %d", PATHS[k % 10], 1 + k % 30, 1 + k % 3); break;
-    case 4: snprintf(buf, cap, "last_seen more than %dd ago", 1 + k % 90); break;
-    case 5: snprintf(buf, cap, "tags contains \"%s\" and ltv > %d", TAGS[k % 10], (k * 37) % 5000); break;
-    case 6: snprintf(buf, cap, "count(purchase, within %dd) = 0 and plan != \"free\"", 1 + k % 60); break;
-    case 7: snprintf(buf, cap, "country in (\"DE\", \"FR\") and count(add_to_cart) >= %d and not did(purchase)", 1 + k % 4); break;
-    case 8: snprintf(buf, cap, "in segment \"%s\" and newsletter = true", ids[i - 8]); break;
-    default: snprintf(buf, cap, "count_distinct(purchase.sku) >= %d", 2 + k % 5); break;
-    }
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 3) {

@@ -34,7 +34,7 @@ static uint64_t rnd(void)
     return seed;
 }
 
-static double clock_s(clockid_t id)
+static inline double clock_s(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -181,6 +181,27 @@ static void gen_events(engine *e, uint32_t people, uint64_t events)
     free(last_seen);
 }
 
+/* ---- the segments of bench/segments.c and bench/segments_ingest.c ---- */
+
+/* The text of segment i: ten templates, parameters from i. ids[] are the ids made so
+ * far, for templates that name an earlier segment. */
+static void segment_text(int i, char ids[][17], char *buf, size_t cap)
+{
+    int k = i / 10;
+    switch (i % 10) {
+    case 0: snprintf(buf, cap, "plan = \"%s\" and country = \"%s\"", PLANS[k % 4], COUNTRIES[k % 10]); break;
+    case 1: snprintf(buf, cap, "count(purchase) >= %d", 1 + k % 6); break;
+    case 2: snprintf(buf, cap, "sum(purchase.amount) >= %d", 100 * (1 + k % 12)); break;
+    case 3: snprintf(buf, cap, "count(page_view where path = \"%s\", within %dd) >= %d", PATHS[k % 10], 1 + k % 30, 1 + k % 3); break;
+    case 4: snprintf(buf, cap, "last_seen more than %dd ago", 1 + k % 90); break;
+    case 5: snprintf(buf, cap, "tags contains \"%s\" and ltv > %d", TAGS[k % 10], (k * 37) % 5000); break;
+    case 6: snprintf(buf, cap, "count(purchase, within %dd) = 0 and plan != \"free\"", 1 + k % 60); break;
+    case 7: snprintf(buf, cap, "country in (\"DE\", \"FR\") and count(add_to_cart) >= %d and not did(purchase)", 1 + k % 4); break;
+    case 8: snprintf(buf, cap, "in segment \"%s\" and newsletter = true", ids[i - 8]); break;
+    default: snprintf(buf, cap, "count_distinct(purchase.sku) >= %d", 2 + k % 5); break;
+    }
+}
+
 static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -195,7 +216,7 @@ static inline double median(double *v, int n)
 
 
 /* A new engine holding the world: people, then events, compacted. */
-static engine *world_new(uint32_t people, uint64_t events)
+static inline engine *world_new(uint32_t people, uint64_t events)
 {
     engine *e = engine_new(NULL);
     gen_people(e, people);

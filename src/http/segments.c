@@ -439,46 +439,32 @@ void http_transitions(http_server *srv, http_request *req)
 
 /* ---- the profile ---- */
 
-typedef struct membership_ctx {
-    http_server *srv;
-    cJSON *list;
-    log_ctx *names;
-} membership_ctx;
-
-static int add_membership(void *ctx, int64_t num, uint32_t person, int64_t entered_at, int cause)
-{
-    membership_ctx *m = ctx;
-    for (int i = 0; i < m->names->n; i++)
-        if (m->names->nums[i] == num) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "id", m->names->ids[i]);
-            cJSON_AddStringToObject(o, "name", m->names->names[i]);
-            add_time(o, "entered_at", entered_at);
-            cJSON_AddStringToObject(o, "entered_by", seg_cause_name(cause));
-            cJSON_AddItemToArray(m->list, o);
-            break;
-        }
-    return 0;
-}
-
 void http_profile_segments(http_server *srv, const engine *e, person_id id, cJSON *profile)
 {
     (void)e;
+    segments *s = ingest_segments(srv->ing);
+    store *st = ingest_store(srv->ing);
+    /* memory says who is a member now; the store says since when and why */
+    cJSON *list = cJSON_AddArrayToObject(profile, "segments");
+    for (int slot = 0; slot < segments_slots(s); slot++) {
+        segment_view v;
+        if (!segments_view(s, slot, &v) || !segments_is_member(s, slot, id, 0)) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", v.id);
+        cJSON_AddStringToObject(o, "name", v.name);
+        int64_t at = 0;
+        int cause = 0;
+        if (store_read_member(st, ingest_segment_num(srv->ing, slot), id, &at, &cause) == 1) {
+            add_time(o, "entered_at", at);
+            cJSON_AddStringToObject(o, "entered_by", seg_cause_name(cause));
+        } else {                   /* joined in a write not yet committed */
+            cJSON_AddNullToObject(o, "entered_at");
+            cJSON_AddNullToObject(o, "entered_by");
+        }
+        cJSON_AddItemToArray(list, o);
+    }
     log_ctx c = { 0 };
     log_ctx_fill(&c, srv);
-    store *st = ingest_store(srv->ing);
-    /* memory says who is a member now; the store says since when */
-    membership_ctx m = { srv, cJSON_CreateArray(), &c };
-    store_read_memberships(st, id, add_membership, &m);
-    segments *s = ingest_segments(srv->ing);
-    cJSON *list = cJSON_AddArrayToObject(profile, "segments");
-    cJSON *it;
-    cJSON_ArrayForEach(it, m.list) {
-        int slot = segments_find(s, cJSON_GetObjectItemCaseSensitive(it, "id")->valuestring);
-        if (slot >= 0 && segments_is_member(s, slot, id, 0))
-            cJSON_AddItemToArray(list, cJSON_Duplicate(it, 1));
-    }
-    cJSON_Delete(m.list);
     c.list = cJSON_AddArrayToObject(profile, "segment_log");
     store_read_transitions(st, -1, id, 0, 20, add_transition, &c);
     log_ctx_release(&c);

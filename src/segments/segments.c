@@ -66,6 +66,8 @@ struct segments {
     filter_cache *cache;           /* event metrics shared by the segments re-checked for one
                                       person at one moment; reset whenever the engine may
                                       have changed */
+    int *by_id;                    /* id -> slot + 1 (0: empty), open addressing */
+    size_t by_id_mask;
 };
 
 void seg_transitions_release(seg_transitions *t)
@@ -143,6 +145,7 @@ void segments_free(segments *s)
     free(s->v);
     free(s->order);
     free(s->heap);
+    free(s->by_id);
     filter_cache_free(s->cache);
     free(s);
 }
@@ -152,11 +155,37 @@ int segments_slots(const segments *s)
     return s->n;
 }
 
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;            /* FNV-1a */
+    for (; *id; id++) h = (h ^ (uint8_t)*id) * 16777619u;
+    return h;
+}
+
+/* Rebuilds the id -> slot table (open addressing, at most half full) after a segment
+ * was made or deleted: segment conditions look their segment up by id on every check. */
+static void index_ids(segments *s)
+{
+    size_t cap = 16;
+    while (cap < (size_t)s->n * 2 + 2) cap *= 2;
+    free(s->by_id);
+    s->by_id = xcalloc(cap, sizeof *s->by_id);
+    s->by_id_mask = cap - 1;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->v[i].live) continue;
+        size_t k = id_hash(s->v[i].id) & s->by_id_mask;
+        while (s->by_id[k]) k = (k + 1) & s->by_id_mask;
+        s->by_id[k] = i + 1;
+    }
+}
+
 int segments_find(const segments *s, const char *id)
 {
-    if (!id) return -1;
-    for (int i = 0; i < s->n; i++)
-        if (s->v[i].live && strcmp(s->v[i].id, id) == 0) return i;
+    if (!id || !s->by_id) return -1;
+    for (size_t k = id_hash(id) & s->by_id_mask; s->by_id[k]; k = (k + 1) & s->by_id_mask) {
+        int slot = s->by_id[k] - 1;
+        if (strcmp(s->v[slot].id, id) == 0) return slot;
+    }
     return -1;
 }
 
@@ -593,6 +622,7 @@ static void slot_open(segments *s, int slot, const char *id, const segment_input
     g->members = roaring_bitmap_create();
     if (!g->members) abort();
     g->live = 1;
+    index_ids(s);
     g->timed = filter_time_relative(g->filter);
     collect_reads(s, g->filter, g);
     int cycle_at;
@@ -852,6 +882,7 @@ int segments_delete(segments *s, const char *id, segd_error *err)
                               "%d other segment%s use%s this one in their filter; change or delete %s first", users,
                               users == 1 ? "" : "s", users == 1 ? "s" : "", users == 1 ? "it" : "them");
     slot_release(&s->v[slot]);
+    index_ids(s);
     size_t k = 0;   /* the slot may be reused: its heap entries go now */
     for (size_t i = 0; i < s->n_heap; i++)
         if (s->heap[i].slot != slot) s->heap[k++] = s->heap[i];
