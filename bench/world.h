@@ -185,7 +185,7 @@ static void gen_events(engine *e, uint32_t people, uint64_t events)
 
 /* The text of segment i: ten templates, parameters from i. ids[] are the ids made so
  * far, for templates that name an earlier segment. */
-static void segment_text(int i, char ids[][17], char *buf, size_t cap)
+static inline void segment_text(int i, char ids[][17], char *buf, size_t cap)
 {
     int k = i / 10;
     switch (i % 10) {
