@@ -130,8 +130,9 @@ void http_segment_people(http_server *srv, http_request *req);
  * the read lock. */
 void http_profile_segments(http_server *srv, const engine *e, person_id id, cJSON *profile);
 
-/* search.c: a People search over the members of a segment (GET /api/segments/{id}/people). */
-void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num);
+/* search.c: a People search over the members of a segment (GET /api/segments/{id}/people):
+ * num is its store key, since its creation time (entered_at of those who joined then). */
+void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num, int64_t since);
 
 /* metrics.c: records one finished request; renders /metrics. */
 void http_metrics_record(http_server *srv, int route_index, int status, int64_t micros);

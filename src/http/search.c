@@ -329,8 +329,9 @@ static cJSON *row_json(const engine *e, person_id id, const resolved *r)
 }
 
 /* Runs a search and replies. member_num: the store key of the segment whose members
- * are listed (each row gets entered_at), or 0. */
-static void run_search(http_server *srv, http_request *req, search_req *s, int64_t member_num)
+ * are listed (each row gets entered_at: its member row, or the segment's creation,
+ * member_since, for those who joined then), or 0. */
+static void run_search(http_server *srv, http_request *req, search_req *s, int64_t member_num, int64_t member_since)
 {
     if (!s->limit) s->limit = DEFAULT_LIMIT;
     const engine *e = http_read_begin(srv, req);
@@ -371,12 +372,12 @@ static void run_search(http_server *srv, http_request *req, search_req *s, int64
                 int64_t at;
                 int cause;
                 char tbuf[TIMEFMT_LEN];
-                if (store_read_member(ingest_store(srv->ing), member_num, ids[i], &at, &cause) == 1) {
-                    cJSON_AddStringToObject(row, "entered_at", timefmt_format(at, tbuf));
-                    cJSON_AddStringToObject(row, "entered_by", seg_cause_name(cause));
-                } else {
-                    cJSON_AddNullToObject(row, "entered_at");   /* joined in a write not yet committed */
+                if (store_read_member(ingest_store(srv->ing), member_num, ids[i], &at, &cause) != 1) {
+                    at = member_since;
+                    cause = SEG_CAUSE_DEFINITION;
                 }
+                cJSON_AddStringToObject(row, "entered_at", timefmt_format(at, tbuf));
+                cJSON_AddStringToObject(row, "entered_by", seg_cause_name(cause));
             }
             cJSON_AddItemToArray(people, row);
         }
@@ -400,18 +401,18 @@ unlock:
 void http_people_search(http_server *srv, http_request *req)
 {
     search_req s = { 0 };
-    if (parse_body(req, &s, 0) == 0) run_search(srv, req, &s, 0);
+    if (parse_body(req, &s, 0) == 0) run_search(srv, req, &s, 0, 0);
     search_req_release(&s);
 }
 
 void http_people_list(http_server *srv, http_request *req)
 {
     search_req s = { 0 };
-    if (parse_query(req, &s) == 0) run_search(srv, req, &s, 0);
+    if (parse_query(req, &s) == 0) run_search(srv, req, &s, 0, 0);
     search_req_release(&s);
 }
 
-void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num)
+void http_search_members(http_server *srv, http_request *req, const char *segment_id, int64_t num, int64_t since)
 {
     search_req s = { 0 };
     if (parse_query(req, &s) == 0) {
@@ -423,7 +424,7 @@ void http_search_members(http_server *srv, http_request *req, const char *segmen
         filter_node_add(both, in);
         filter_node_add(both, s.filter);
         s.filter = both;
-        run_search(srv, req, &s, num);
+        run_search(srv, req, &s, num, since);
     }
     search_req_release(&s);
 }

@@ -245,8 +245,11 @@ void http_segment_people(http_server *srv, http_request *req)
     segments *s = ingest_segments(srv->ing);
     int slot = find_segment(req, s, req->params[0]);
     int64_t num = slot >= 0 ? ingest_segment_num(srv->ing, slot) : 0;
+    segment_view v = { 0 };
+    if (slot >= 0) segments_view(s, slot, &v);
+    int64_t since = v.created_at;
     ingest_read_end(srv->ing);
-    if (slot >= 0) http_search_members(srv, req, req->params[0], num);
+    if (slot >= 0) http_search_members(srv, req, req->params[0], num, since);
 }
 
 typedef struct history_ctx {
@@ -454,13 +457,12 @@ void http_profile_segments(http_server *srv, const engine *e, person_id id, cJSO
         cJSON_AddStringToObject(o, "name", v.name);
         int64_t at = 0;
         int cause = 0;
-        if (store_read_member(st, ingest_segment_num(srv->ing, slot), id, &at, &cause) == 1) {
-            add_time(o, "entered_at", at);
-            cJSON_AddStringToObject(o, "entered_by", seg_cause_name(cause));
-        } else {                   /* joined in a write not yet committed */
-            cJSON_AddNullToObject(o, "entered_at");
-            cJSON_AddNullToObject(o, "entered_by");
+        if (store_read_member(st, ingest_segment_num(srv->ing, slot), id, &at, &cause) != 1) {
+            at = v.created_at;     /* no row: joined when the segment was created */
+            cause = SEG_CAUSE_DEFINITION;
         }
+        add_time(o, "entered_at", at);
+        cJSON_AddStringToObject(o, "entered_by", seg_cause_name(cause));
         cJSON_AddItemToArray(list, o);
     }
     log_ctx c = { 0 };

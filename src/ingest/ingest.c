@@ -349,7 +349,7 @@ void ingest_close(ingest *ing)
         pthread_join(ing->writer, NULL);
     }
     segments_free(ing->segs);
-    free(ing->seg_num);
+    free(ing->seg_slot);
     free(ing->chg.attrs);
     free(ing->chg.types);
     free(ing->chg.departed);

@@ -65,6 +65,12 @@ typedef struct ingest_departed {
     int cause;                    /* SEG_CAUSE_ERASURE or SEG_CAUSE_MERGE */
 } ingest_departed;
 
+/* What ingest keeps per segment slot beside the segment set. */
+typedef struct ingest_seg_slot {
+    int64_t num;                  /* the segment's key in the store */
+    int changed;                  /* members changed since the last checkpoint was written */
+} ingest_seg_slot;
+
 /* What the op being applied changed, for the segments that read it. */
 typedef struct ingest_change {
     int *attrs, *types;
@@ -172,8 +178,9 @@ struct ingest {
     pthread_mutex_t stats_lock;
     /* segments (segs.c): kept by the writer under the write lock, read under the read lock */
     segments *segs;
-    int64_t *seg_num;             /* per slot: the segment's key in the store */
-    size_t seg_num_cap;
+    ingest_seg_slot *seg_slot;    /* per slot: the segment's key in the store, ... */
+    size_t seg_slot_cap;
+    int64_t last_seq;             /* the highest transition seq written */
     ingest_change chg;            /* what the op being applied changed */
     int64_t next_history_ms;      /* the next hourly size point */
     int64_t test_now_ms;          /* the test clock (atomic), 0 when not set */

@@ -95,19 +95,26 @@ static uint64_t public_id_of(ingest *ing, person_id p)
     return engine_person_exists(ing->eng, p) ? engine_person_public_id(ing->eng, p) : 0;
 }
 
-/* Writes member rows and (unless silent) transition rows for t. */
-static int write_transitions(ingest *ing, const seg_transitions *t)
+/* Writes transition rows (unless silent) and member rows for t. A member row keeps
+ * entered_at and cause for a member who entered after the segment was created; those
+ * who joined at its creation (cause definition, created 1) have none: they entered at
+ * created_at. */
+static int write_transitions(ingest *ing, const seg_transitions *t, int created)
 {
     int rc = 0;
     for (size_t i = 0; i < t->n && rc == 0; i++) {
         const seg_transition *x = &t->v[i];
-        int64_t num = ing->seg_num[x->segment];
-        if (!x->silent)
-            rc = store_transition_add(ing->st, num, x->person, public_id_of(ing, x->person), (int)x->dir, x->at,
-                                      (int)x->cause, NULL, NULL);
-        if (rc == 0)
-            rc = x->dir == SEG_ENTERED ? store_member_enter(ing->st, num, x->person, x->at, (int)x->cause)
-                                       : store_member_exit(ing->st, num, x->person);
+        ingest_seg_slot *g = &ing->seg_slot[x->segment];
+        g->changed = 1;
+        if (!x->silent) {
+            int64_t seq = 0;
+            rc = store_transition_add(ing->st, g->num, x->person, public_id_of(ing, x->person), (int)x->dir, x->at,
+                                      (int)x->cause, NULL, &seq);
+            if (seq > ing->last_seq) ing->last_seq = seq;
+        }
+        if (rc == 0 && x->dir == SEG_EXITED) rc = store_member_exit(ing->st, g->num, x->person);
+        else if (rc == 0 && !(created && x->cause == SEG_CAUSE_DEFINITION))
+            rc = store_member_enter(ing->st, g->num, x->person, x->at, (int)x->cause);
     }
     if (rc == 0) {
         pthread_mutex_lock(&ing->stats_lock);
@@ -117,13 +124,25 @@ static int write_transitions(ingest *ing, const seg_transitions *t)
     return rc;
 }
 
+/* Writes the slot's member checkpoint: its members now, including every transition up
+ * to the last seq written. */
+static int store_checkpoint(ingest *ing, int slot)
+{
+    size_t len = 0;
+    void *bytes = segments_members_serialize(ing->segs, slot, &len);
+    int rc = store_segment_members_put(ing->st, ing->seg_slot[slot].num, bytes, len, ing->last_seq);
+    free(bytes);
+    if (rc == 0) ing->seg_slot[slot].changed = 0;
+    return rc;
+}
+
 static int store_snapshot(ingest *ing, int slot)
 {
     size_t len = 0;
     void *bytes = segments_snapshot_serialize(ing->segs, slot, &len);
     segment_view v;
     segments_view(ing->segs, slot, &v);
-    int rc = store_segment_cached_put(ing->st, ing->seg_num[slot], v.cached_at, bytes, bytes ? len : 0);
+    int rc = store_segment_cached_put(ing->st, ing->seg_slot[slot].num, v.cached_at, bytes, bytes ? len : 0);
     free(bytes);
     return rc;
 }
@@ -155,7 +174,7 @@ int ingest_segments_after_op(ingest *ing, int64_t now)
         }
         segments_person_changed(ing->segs, ing->eng, p, &what, now, (seg_cause)cause, &out);
     }
-    if (rc == 0) rc = write_transitions(ing, &out);
+    if (rc == 0) rc = write_transitions(ing, &out, 0);
     seg_transitions_release(&out);
     return rc;
 }
@@ -341,6 +360,14 @@ static char *definition_json(const segment_view *v, size_t *len)
     return s;
 }
 
+static void set_num(ingest *ing, int slot, int64_t num)
+{
+    size_t old = ing->seg_slot_cap;
+    ing->seg_slot = xgrow(ing->seg_slot, sizeof *ing->seg_slot, &ing->seg_slot_cap, (size_t)slot + 1, 16);
+    memset(ing->seg_slot + old, 0, (ing->seg_slot_cap - old) * sizeof *ing->seg_slot);
+    ing->seg_slot[slot] = (ingest_seg_slot){ num, 0 };
+}
+
 static int put_definition(ingest *ing, int slot)
 {
     segment_view v;
@@ -350,10 +377,7 @@ static int put_definition(ingest *ing, int slot)
     int64_t num = 0;
     int rc = store_segment_put(ing->st, v.id, json, len, &num);
     free(json);
-    if (rc == 0) {
-        ing->seg_num = xgrow(ing->seg_num, sizeof *ing->seg_num, &ing->seg_num_cap, (size_t)slot + 1, 16);
-        ing->seg_num[slot] = num;
-    }
+    if (rc == 0) set_num(ing, slot, num);
     return rc;
 }
 
@@ -433,7 +457,7 @@ static int history_point(ingest *ing, int slot, int64_t now, int kind)
 {
     segment_view v;
     segments_view(ing->segs, slot, &v);
-    return store_history_add(ing->st, ing->seg_num[slot], now, v.size, kind);
+    return store_history_add(ing->st, ing->seg_slot[slot].num, now, v.size, kind);
 }
 
 int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
@@ -452,7 +476,8 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
         if (slot < 0) return op_error(op, &err, slot);
         segments_snapshot(ing->segs, slot, now);      /* the cached results start as the current ones */
         rc = put_definition(ing, slot);
-        if (rc == 0) rc = write_transitions(ing, &out);
+        if (rc == 0) rc = write_transitions(ing, &out, 1);
+        if (rc == 0) rc = store_checkpoint(ing, slot);
         if (rc == 0) rc = store_snapshot(ing, slot);
         if (rc == 0) rc = history_point(ing, slot, now, 2);
         break;
@@ -487,12 +512,13 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
         if (rc < 0) return op_error(op, &err, rc);
         snprintf(op->seg_id, sizeof op->seg_id, "%s", m->seg_id);
         rc = put_definition(ing, slot);
-        if (rc == 0) rc = write_transitions(ing, &out);
+        if (rc == 0) rc = write_transitions(ing, &out, 0);
+        if (rc == 0) rc = store_checkpoint(ing, slot);
         break;
     }
     case INGEST_SEG_DELETE: {
         int slot = segments_find(ing->segs, m->seg_id);
-        int64_t num = slot >= 0 ? ing->seg_num[slot] : 0;
+        int64_t num = slot >= 0 ? ing->seg_slot[slot].num : 0;
         rc = segments_delete(ing->segs, m->seg_id, &err);
         if (rc < 0) return op_error(op, &err, rc);
         rc = store_segment_delete(ing->st, num);
@@ -512,7 +538,7 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
     case INGEST_TICK: {
         /* the clock: every re-check due by now, each at its own moment */
         segments_run_due(ing->segs, ing->eng, now, &out);
-        rc = write_transitions(ing, &out);
+        rc = write_transitions(ing, &out, 0);
         /* hourly size points, and the cached results whose interval has passed (a
          * clock set back, as tests do, starts the hours again from there) */
         if (ing->next_history_ms - now > HOUR_MS) ing->next_history_ms = now - now % HOUR_MS + HOUR_MS;
@@ -522,6 +548,7 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
             segment_view v;
             if (!segments_view(ing->segs, slot, &v)) continue;
             if (hourly) rc = history_point(ing, slot, now, 1);
+            if (rc == 0 && hourly && ing->seg_slot[slot].changed) rc = store_checkpoint(ing, slot);
             if (rc == 0 && v.cached_at + v.refresh_ms <= now) {
                 segments_snapshot(ing->segs, slot, now);
                 rc = store_snapshot(ing, slot);
@@ -556,6 +583,7 @@ typedef struct stored_segment {
     int64_t cached_at;
     void *cached;
     size_t cached_len;
+    int64_t checkpoint_seq;        /* -1: none (the member rows are the members) */
     uint32_t *members;
     size_t n_members, members_cap;
     int done;
@@ -564,8 +592,16 @@ typedef struct stored_segment {
 typedef struct load_ctx {
     stored_segment *v;
     size_t n, cap;
-    size_t last;                   /* the segment the previous member row belonged to */
+    size_t last;                   /* the segment the previous row belonged to */
+    int damaged;
 } load_ctx;
+
+static stored_segment *find_stored(load_ctx *c, int64_t num)
+{
+    if (c->last >= c->n || c->v[c->last].num != num)
+        for (c->last = 0; c->last < c->n && c->v[c->last].num != num; c->last++) {}
+    return c->last < c->n ? &c->v[c->last] : NULL;
+}
 
 static int load_segment(void *ctx, int64_t num, const char *id, const char *json, size_t len, int64_t cached_at,
                         const void *cached, size_t cached_len)
@@ -578,6 +614,7 @@ static int load_segment(void *ctx, int64_t num, const char *id, const char *json
     snprintf(g->id, sizeof g->id, "%s", id);
     g->def = cJSON_ParseWithLength(json, len);
     g->cached_at = cached_at;
+    g->checkpoint_seq = -1;
     if (cached && cached_len) {
         g->cached = xmalloc(cached_len);
         memcpy(g->cached, cached, cached_len);
@@ -586,17 +623,69 @@ static int load_segment(void *ctx, int64_t num, const char *id, const char *json
     return 0;
 }
 
-static int load_member(void *ctx, int64_t num, uint32_t person, int64_t entered_at, int cause)
+static int load_checkpoint(void *ctx, int64_t num, const void *data, size_t len, int64_t seq)
 {
     load_ctx *c = ctx;
-    /* rows come by num: the segment is the previous row's, or found by a scan */
-    if (c->last >= c->n || c->v[c->last].num != num)
-        for (c->last = 0; c->last < c->n && c->v[c->last].num != num; c->last++) {}
-    if (c->last >= c->n) return 0;     /* a row of a deleted segment: ignored */
-    stored_segment *g = &c->v[c->last];
+    stored_segment *g = find_stored(c, num);
+    if (!g || seq < 0) return 0;
+    g->checkpoint_seq = seq;
+    g->members = data && len ? segments_members_parse(data, len, &g->n_members) : xmalloc(sizeof *g->members);
+    if (!g->members) {
+        fprintf(stderr, "segd: the member checkpoint of segment %s is damaged\n", g->id);
+        c->damaged = 1;
+        return 1;
+    }
+    g->members_cap = g->n_members;
+    return 0;
+}
+
+/* A schema-4 segment (no checkpoint): its member rows are its members. */
+static int load_member(void *ctx, int64_t num, uint32_t person, int64_t entered_at, int cause)
+{
+    (void)entered_at, (void)cause;
+    load_ctx *c = ctx;
+    stored_segment *g = find_stored(c, num);
+    if (!g || g->checkpoint_seq >= 0) return 0;
     g->members = xgrow(g->members, sizeof *g->members, &g->members_cap, g->n_members + 1, 1024);
     g->members[g->n_members++] = person;
     return 0;
+}
+
+/* Replays a segment's transitions after its checkpoint onto a bitset of members. */
+typedef struct replay_ctx {
+    uint64_t *bits;
+    uint32_t limit;
+} replay_ctx;
+
+static int replay_transition(void *ctx, const store_transition *t)
+{
+    replay_ctx *r = ctx;
+    if (t->person >= r->limit) return 0;   /* someone the engine does not have: erased */
+    if (t->dir == SEG_ENTERED) r->bits[t->person / 64] |= 1ULL << (t->person % 64);
+    else r->bits[t->person / 64] &= ~(1ULL << (t->person % 64));
+    return 0;
+}
+
+/* The members of g at the last commit: its checkpoint plus the transitions after it. */
+static int replay(ingest *ing, stored_segment *g)
+{
+    if (g->checkpoint_seq < 0) return 0;
+    uint32_t limit = engine_person_limit(ing->eng);
+    size_t words = (size_t)limit / 64 + 1;
+    replay_ctx r = { xcalloc(words, sizeof *r.bits), limit };
+    for (size_t i = 0; i < g->n_members; i++)
+        if (g->members[i] < limit) r.bits[g->members[i] / 64] |= 1ULL << (g->members[i] % 64);
+    int rc = store_load_transitions_after(ing->st, g->num, g->checkpoint_seq, replay_transition, &r);
+    if (rc == 0) {
+        g->n_members = 0;
+        for (size_t w = 0; w < words; w++)
+            for (uint64_t b = r.bits[w]; b; b &= b - 1) {
+                g->members = xgrow(g->members, sizeof *g->members, &g->members_cap, g->n_members + 1, 1024);
+                g->members[g->n_members++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
+            }
+    }
+    free(r.bits);
+    return rc;
 }
 
 static int64_t json_int(const cJSON *o, const char *name)
@@ -610,12 +699,19 @@ int ingest_segments_load(ingest *ing, segd_error *err)
     int64_t now = ingest_now_ms(ing);
     segments_free(ing->segs);
     ing->segs = segments_new();
+    free(ing->seg_slot);
+    ing->seg_slot = NULL;
+    ing->seg_slot_cap = 0;
     ing->next_history_ms = now - now % HOUR_MS + HOUR_MS;
     load_ctx c = { 0 };
-    int rc = store_load_segments(ing->st, load_segment, &c);
+    int rc = store_last_transition_seq(ing->st, &ing->last_seq);
+    if (rc == 0) rc = store_load_segments(ing->st, load_segment, &c);
+    if (rc == 0) rc = store_load_checkpoints(ing->st, load_checkpoint, &c);
     if (rc == 0) rc = store_load_members(ing->st, load_member, &c);
-    if (rc != 0) {
+    for (size_t i = 0; i < c.n && rc == 0; i++) rc = replay(ing, &c.v[i]);
+    if (rc != 0 || c.damaged) {
         segd_error_set(err, 500, "store_unreadable", "the store's segments could not be read; see the log");
+        rc = rc ? rc : SEGD_EIO;
         goto done;
     }
     /* restore in passes: a segment that names another comes after it */
@@ -651,17 +747,24 @@ int ingest_segments_load(ingest *ing, segd_error *err)
                 fprintf(stderr, "segd: segment %s no longer binds (%s); it is left out until fixed\n", g->id, e.message);
                 continue;
             }
-            ing->seg_num = xgrow(ing->seg_num, sizeof *ing->seg_num, &ing->seg_num_cap, (size_t)slot + 1, 16);
-            ing->seg_num[slot] = g->num;
+            set_num(ing, slot, g->num);
+            ing->seg_slot[slot].changed = g->checkpoint_seq < 0;   /* a schema-4 segment gets its checkpoint */
         }
     }
     if (left) fprintf(stderr, "segd: %zu segment(s) name segments that cannot be restored; they are left out\n", left);
     /* what changed while segd was down (time alone: every write stored its transitions) */
     seg_transitions out = { 0 };
     segments_recompute_all(ing->segs, ing->eng, now, SEG_CAUSE_CLOCK, &out);
-    if (out.n) {
+    int dirty = out.n > 0;
+    for (int slot = 0; slot < segments_slots(ing->segs) && !dirty; slot++)
+        dirty = (size_t)slot < ing->seg_slot_cap && ing->seg_slot[slot].changed;
+    if (dirty) {
         rc = store_begin(ing->st);
-        if (rc == 0) rc = write_transitions(ing, &out);
+        if (rc == 0) rc = write_transitions(ing, &out, 0);
+        for (int slot = 0; slot < segments_slots(ing->segs) && rc == 0; slot++) {
+            segment_view v;
+            if (segments_view(ing->segs, slot, &v) && ing->seg_slot[slot].changed) rc = store_checkpoint(ing, slot);
+        }
         if (rc == 0) rc = store_commit(ing->st);
         if (rc != 0) {
             store_rollback(ing->st);
@@ -740,7 +843,7 @@ segments *ingest_segments(ingest *ing)
 
 int64_t ingest_segment_num(ingest *ing, int slot)
 {
-    return slot >= 0 && (size_t)slot < ing->seg_num_cap ? ing->seg_num[slot] : 0;
+    return slot >= 0 && (size_t)slot < ing->seg_slot_cap ? ing->seg_slot[slot].num : 0;
 }
 
 store *ingest_store(ingest *ing)

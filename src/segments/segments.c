@@ -685,6 +685,28 @@ void *segments_snapshot_serialize(const segments *s, int slot, size_t *len)
     return buf;
 }
 
+void *segments_members_serialize(const segments *s, int slot, size_t *len)
+{
+    if (slot < 0 || slot >= s->n || !s->v[slot].live) return NULL;
+    const roaring_bitmap_t *m = s->v[slot].members;
+    size_t n = roaring_bitmap_portable_size_in_bytes(m);
+    char *buf = xmalloc(n ? n : 1);
+    *len = roaring_bitmap_portable_serialize(m, buf);
+    return buf;
+}
+
+uint32_t *segments_members_parse(const void *data, size_t len, size_t *n)
+{
+    roaring_bitmap_t *m = roaring_bitmap_portable_deserialize_safe(data, len);
+    if (!m) return NULL;
+    uint64_t count = roaring_bitmap_get_cardinality(m);
+    uint32_t *v = xmalloc((count ? count : 1) * sizeof *v);
+    roaring_bitmap_to_uint32_array(m, v);
+    roaring_bitmap_free(m);
+    *n = (size_t)count;
+    return v;
+}
+
 int segments_forget_person(segments *s, person_id p, int *slots_out)
 {
     int n = 0;

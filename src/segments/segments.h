@@ -154,6 +154,14 @@ int segments_restore(segments *s, const engine *e, const char *id, const segment
  * none. */
 void *segments_snapshot_serialize(const segments *s, int slot, size_t *len);
 
+/* The slot's current members as bytes (the same format; malloc'd, *len set): the
+ * store's member checkpoint. NULL for an empty slot. */
+void *segments_members_serialize(const segments *s, int slot, size_t *len);
+
+/* Reads member bytes (segments_members_serialize's) into a list of person ids
+ * (malloc'd, *n set). Returns NULL for damaged bytes. */
+uint32_t *segments_members_parse(const void *data, size_t len, size_t *n);
+
 /* Removes an erased person from every snapshot. Returns how many snapshots held them,
  * with their slots in slots_out (segments_slots() entries at most). */
 int segments_forget_person(segments *s, person_id p, int *slots_out);

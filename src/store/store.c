@@ -118,6 +118,17 @@ static const migration migrations[] = {
     "CREATE TABLE segment_history(seg INTEGER NOT NULL, at INTEGER NOT NULL, size INTEGER NOT NULL,"
     " kind INTEGER NOT NULL, PRIMARY KEY(seg, at)) WITHOUT ROWID;"
     "CREATE INDEX segment_history_at ON segment_history(at);", NULL},
+
+    /* 5: member checkpoints. Writing a row per member made defining a segment cost a
+     * row per person it matches (200M rows for 1,000 segments over 1M people). A
+     * segment's members are now a checkpoint (`members`, a serialised bitmap, opaque
+     * here) taken at `members_seq`, the last transition seq it includes; the members
+     * at any later time are the checkpoint plus the segment's transitions after that
+     * seq. segment_members keeps a row only for a member who entered after the segment
+     * was created (entered_at and cause for them); the others entered at creation.
+     * members_seq -1: no checkpoint yet (a schema-4 segment: its rows are its members). */
+    {"ALTER TABLE segments ADD COLUMN members BLOB;"
+    "ALTER TABLE segments ADD COLUMN members_seq INTEGER NOT NULL DEFAULT -1;", NULL},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -167,6 +178,10 @@ enum stmt_id {
     ST_LOAD_MESSAGES,
     ST_LOAD_SEGMENTS,
     ST_LOAD_MEMBERS,
+    ST_LOAD_CHECKPOINTS,
+    ST_LOAD_TRANSITIONS_AFTER,
+    ST_LAST_SEQ,
+    ST_SEGMENT_MEMBERS_PUT,
     ST_PERSON_GET,
     ST_COUNT_PEOPLE,
     ST_INTEGRITY_CHECK,
@@ -231,6 +246,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                          " ORDER BY rowid",
     [ST_LOAD_SEGMENTS] = "SELECT num, id, definition, cached_at, cached FROM segments ORDER BY num",
     [ST_LOAD_MEMBERS] = "SELECT seg, person, entered_at, cause FROM segment_members ORDER BY seg, person",
+    [ST_LOAD_CHECKPOINTS] = "SELECT num, members, members_seq FROM segments ORDER BY num",
+    [ST_LOAD_TRANSITIONS_AFTER] = "SELECT seq, seg, person, public_id, dir, at, cause, detail FROM segment_transitions"
+                                  " WHERE seg = ?1 AND seq > ?2 ORDER BY seq",
+    [ST_LAST_SEQ] = "SELECT coalesce(max(seq), 0) FROM segment_transitions",
+    [ST_SEGMENT_MEMBERS_PUT] = "UPDATE segments SET members = ?2, members_seq = ?3 WHERE num = ?1",
     [ST_PERSON_GET] = "SELECT public_id, attrs FROM people WHERE id = ?1",
     [ST_COUNT_PEOPLE] = "SELECT count(*) FROM people",
     [ST_INTEGRITY_CHECK] = "PRAGMA integrity_check",
@@ -1232,6 +1252,21 @@ int store_segment_cached_put(store *s, int64_t num, int64_t cached_at, const voi
     return stmt_run(s, ST_SEGMENT_CACHED_PUT, rc, "put segment snapshot");
 }
 
+int store_segment_members_put(store *s, int64_t num, const void *data, size_t len, int64_t seq)
+{
+    sqlite3_stmt *st = s->stmt[ST_SEGMENT_MEMBERS_PUT];
+    int rc;
+
+    if (injected_fault(s, "put segment members"))
+        return SEGD_EIO;
+    rc = sqlite3_bind_int64(st, 1, num);
+    if (rc == SQLITE_OK)
+        rc = data ? sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC) : sqlite3_bind_null(st, 2);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, seq);
+    return stmt_run(s, ST_SEGMENT_MEMBERS_PUT, rc, "put segment members");
+}
+
 int store_member_enter(store *s, int64_t num, uint32_t person, int64_t entered_at, int cause)
 {
     sqlite3_stmt *st = s->stmt[ST_MEMBER_ENTER];
@@ -1453,6 +1488,56 @@ int store_load_segments(store *s, store_segment_cb cb, void *ctx)
                    cached_len);
     }
     return load_finish(s, ST_LOAD_SEGMENTS, rc, cb_rc, "load segments");
+}
+
+int store_load_checkpoints(store *s, store_checkpoint_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_CHECKPOINTS];
+    int rc = SQLITE_DONE, cb_rc = 0;
+
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(st, 1);
+        size_t len = data ? (size_t)sqlite3_column_bytes(st, 1) : 0;
+        int64_t seq = sqlite3_column_int64(st, 2);
+        cb_rc = cb(ctx, sqlite3_column_int64(st, 0), seq < 0 ? NULL : data, len, seq);
+    }
+    return load_finish(s, ST_LOAD_CHECKPOINTS, rc, cb_rc, "load member checkpoints");
+}
+
+int store_load_transitions_after(store *s, int64_t num, int64_t after_seq, store_transition_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_LOAD_TRANSITIONS_AFTER];
+    int rc = sqlite3_bind_int64(st, 1, num), cb_rc = 0;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, after_seq);
+    if (rc != SQLITE_OK)
+        return load_finish(s, ST_LOAD_TRANSITIONS_AFTER, rc, 0, "load transitions");
+    while (cb_rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_transition t = {
+            .seq = sqlite3_column_int64(st, 0),
+            .num = sqlite3_column_int64(st, 1),
+            .person = (uint32_t)sqlite3_column_int64(st, 2),
+            .public_id = (uint64_t)sqlite3_column_int64(st, 3),
+            .dir = sqlite3_column_int(st, 4),
+            .at = sqlite3_column_int64(st, 5),
+            .cause = sqlite3_column_int(st, 6),
+            .detail = (const char *)sqlite3_column_text(st, 7),
+        };
+        cb_rc = cb(ctx, &t);
+    }
+    return load_finish(s, ST_LOAD_TRANSITIONS_AFTER, rc, cb_rc, "load transitions");
+}
+
+int store_last_transition_seq(store *s, int64_t *seq)
+{
+    sqlite3_stmt *st = s->stmt[ST_LAST_SEQ];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        rc = SQLITE_DONE;
+    }
+    return load_finish(s, ST_LAST_SEQ, rc, 0, "read the last transition seq");
 }
 
 int store_load_members(store *s, store_member_cb cb, void *ctx)

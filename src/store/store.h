@@ -29,7 +29,7 @@
 typedef struct store store;
 
 /* The schema version this build writes; migrations run up to it on open. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Opens (creating if needed) the data directory `dir` and DIR/segd.db, takes an
  * exclusive lock on DIR/segd.lock (a second process gets 503-style error with code
@@ -162,6 +162,11 @@ int store_segment_delete(store *s, int64_t num);
  * unknown num changes nothing and is not an error. */
 int store_segment_cached_put(store *s, int64_t num, int64_t cached_at, const void *data, size_t len);
 
+/* Stores the segment's member checkpoint (schema 5): a serialised member set, opaque
+ * here, that includes every transition up to seq. The members at a later time are the
+ * checkpoint plus the segment's transitions after seq (store_load_transitions_after). */
+int store_segment_members_put(store *s, int64_t num, const void *data, size_t len, int64_t seq);
+
 /* Makes person a member (insert or replace the row) / removes the row (missing is not
  * an error). cause is seg_cause's number. */
 int store_member_enter(store *s, int64_t num, uint32_t person, int64_t entered_at, int cause);
@@ -196,6 +201,15 @@ typedef int (*store_member_cb)(void *ctx, int64_t num, uint32_t person, int64_t 
  * segment without snapshot gives cached NULL and cached_len 0 (cached_at as stored,
  * 0 when never put). */
 int store_load_segments(store *s, store_segment_cb cb, void *ctx);   /* by num */
+
+/* Each segment's member checkpoint, by num: data NULL (len 0) and seq -1 when it has
+ * none yet (a segment from schema 4, whose member rows are its members). */
+typedef int (*store_checkpoint_cb)(void *ctx, int64_t num, const void *data, size_t len, int64_t seq);
+int store_load_checkpoints(store *s, store_checkpoint_cb cb, void *ctx);
+
+
+/* The highest transition seq stored (0 when none). */
+int store_last_transition_seq(store *s, int64_t *seq);
 int store_load_members(store *s, store_member_cb cb, void *ctx);     /* by num, then person */
 
 /* ---- reads from any thread ----
@@ -225,6 +239,10 @@ typedef struct store_transition {
     const char *detail;            /* NULL when none; valid during the callback */
 } store_transition;
 typedef int (*store_transition_cb)(void *ctx, const store_transition *t);
+
+/* The transitions of segment num with seq > after_seq, oldest first (the writer's
+ * connection: replaying them onto a checkpoint at start). */
+int store_load_transitions_after(store *s, int64_t num, int64_t after_seq, store_transition_cb cb, void *ctx);
 
 /* Transitions newest first (by seq): of segment num (or any, num < 0), of person (or
  * any, person < 0), with seq < before_seq (0 or less: from the newest), at most limit
@@ -280,6 +298,7 @@ int store_integrity_check(store *s);
  * else. Counted: person_put/delete, event_insert, events_set_person/delete (and their
  * one-event forms), attribute_put/delete,
  * event_type_put, property_put, messages_put, segment_put/delete, segment_cached_put,
+ * segment_members_put,
  * member_enter/exit, transition_add, history_add, person_log_erase,
  * prune_segment_log and commit; not begin, savepoints, rollbacks, prune_messages,
  * loads or reads. The fault fires once and touches nothing. */

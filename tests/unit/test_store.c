@@ -128,11 +128,11 @@ static void assert_raw_text(const char *dir, const char *sql, const char *expect
 
 #define INDEX_COLUMNS(index) "SELECT group_concat(name, ',') FROM pragma_index_info('" index "')"
 
-/* The objects and columns of schema version 4, which a fresh open and a migration
- * must both produce. */
-static void assert_schema_v4(const char *dir)
+/* The objects and columns of the current schema (version 5), which a fresh open and a
+ * migration must both produce. */
+static void assert_schema_current(const char *dir)
 {
-    assert_int_equal(raw_int(dir, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(dir, "PRAGMA user_version"), 5);
     assert_int_equal(raw_int(dir, "PRAGMA application_id"), 0x73656764);
     assert_raw_text(dir, SCHEMA_OBJECTS_SQL,
                     "table attributes on attributes;"
@@ -154,7 +154,7 @@ static void assert_schema_v4(const char *dir)
                     "table segments on segments");
     /* segments (4): nums and seqs never reused; members and history keyed WITHOUT ROWID */
     assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segments')",
-                    "num,id,definition,cached_at,cached");
+                    "num,id,definition,cached_at,cached,members,members_seq");
     assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_members')",
                     "seg,person,entered_at,cause");
     assert_raw_text(dir, "SELECT group_concat(name, ',') FROM pragma_table_info('segment_transitions')",
@@ -351,9 +351,9 @@ static void test_open_creates_directory_and_schema(void **state)
     assert_dump(s, "");
     store_close(s);
 
-    assert_int_equal(STORE_SCHEMA_VERSION, 4);
+    assert_int_equal(STORE_SCHEMA_VERSION, 5);
     assert_int_equal(raw_int(nested, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
-    assert_schema_v4(nested);
+    assert_schema_current(nested);
 }
 
 static void test_open_again_keeps_data_and_version(void **state)
@@ -381,7 +381,7 @@ static void test_open_again_keeps_data_and_version(void **state)
                    "message api m-1 900\n"
                    "message api m-2 900\n");
     store_close(s);
-    assert_schema_v4(f->dir);
+    assert_schema_current(f->dir);
 }
 
 static void test_second_open_of_locked_dir_is_refused(void **state)
@@ -439,7 +439,7 @@ static void test_newer_schema_is_refused(void **state)
     assert_string_equal(err.code, "schema_too_new");
     assert_non_null(strstr(err.message, "99"));
     /* the lock went with the failed open */
-    raw_exec(f->dir, "PRAGMA user_version = 4");
+    raw_exec(f->dir, "PRAGMA user_version = 5");
     s = open_ok(f->dir);
     store_close(s);
 }
@@ -469,7 +469,7 @@ static void test_failed_migration_changes_nothing(void **state)
     assert_raw_text(f->dir, SCHEMA_OBJECTS_SQL, before);
     free(before);
 
-    raw_exec(f->dir, "PRAGMA user_version = 4");
+    raw_exec(f->dir, "PRAGMA user_version = 5");
     s = open_ok(f->dir);
     assert_dump(s, "event 1 3 7 70 {}\n");
     store_close(s);
@@ -623,7 +623,7 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(store_integrity_check(s), 0);
     store_close(s);
 
-    assert_schema_v4(f->dir);   /* events_person, message_ids and events_v2 are gone */
+    assert_schema_current(f->dir);   /* events_person, message_ids and events_v2 are gone */
     /* one block per type: its rows are consecutive after migration 2 */
     assert_raw_text(f->dir, "SELECT group_concat((id >> 32) || '/' || (id & 4294967295) || '/' || n, ',')"
                     " FROM event_blocks", "0/0/4,1/0/3,2/0/2,7/0/1");
@@ -676,7 +676,7 @@ static void test_migration_from_v1(void **state)
                    "message api n-1 400\n"
                    "message api n-2 400\n");
     store_close(s);
-    assert_schema_v4(f->dir);
+    assert_schema_current(f->dir);
 }
 
 /* An empty version-1 database (a segd 1 that never got data) migrates to the same
@@ -692,7 +692,7 @@ static void test_migration_from_empty_v1(void **state)
     s = open_ok(f->dir);
     assert_dump(s, "");
     store_close(s);
-    assert_schema_v4(f->dir);
+    assert_schema_current(f->dir);
 
     snprintf(fresh, sizeof fresh, "%s/fresh", f->root);
     s = open_ok(fresh);
@@ -788,7 +788,7 @@ static void test_migration_from_v2_packs_blocks(void **state)
                                   "event 3 6 3 6 \n");
     assert_messages(s, 0, "message api m-1 5\n");
     store_close(s);
-    assert_schema_v4(f->dir);
+    assert_schema_current(f->dir);
     assert_raw_text(f->dir, "SELECT group_concat((id >> 32) || '/' || (id & 4294967295) || '/' || n, ',')"
                     " FROM event_blocks", "0/0/1024,0/1024/476,0/1510/990,1/0/1,3/5/2");
 
@@ -936,10 +936,10 @@ static void test_migration_from_v3(void **state)
     assert_int_equal(store_commit(s), 0);
     assert_int_equal(store_integrity_check(s), 0);
     store_close(s);
-    assert_schema_v4(f->dir);
+    assert_schema_current(f->dir);
     assert_raw_text(f->dir, "SELECT value FROM meta WHERE key = 'note'", "kept");
 
-    s = open_ok(f->dir);   /* at version 4: migration 4 does not run again */
+    s = open_ok(f->dir);   /* at version 5: migrations 4 and 5 do not run again */
     assert_dump(s, "attribute plan string 1\n"
                    "event_type 0 purchase\n"
                    "event_type 3 signup\n"
@@ -1569,6 +1569,75 @@ static int stop_days_after_one(void *ctx, int64_t day_ms, uint64_t entered, uint
 /* A segment keeps its num when its definition is replaced; a num is never given
  * again, after a delete (of the newest or of an older one), also to the same id,
  * also after a restart. Updates take no num (no gaps from re-puts). */
+/* Member checkpoints (schema 5): none until put (seq -1), then the bytes and the seq;
+ * a segment's transitions after a seq come back oldest first, of that segment only;
+ * the last seq counts every transition. */
+typedef struct checkpoint_seen {
+    char text[512];
+} checkpoint_seen;
+
+static int dump_checkpoint(void *ctx, int64_t num, const void *data, size_t len, int64_t seq)
+{
+    checkpoint_seen *c = ctx;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof c->text - used, "%lld:%.*s:%lld;", (long long)num, (int)len,
+             data ? (const char *)data : "", (long long)seq);
+    return 0;
+}
+
+static int dump_after(void *ctx, const store_transition *t)
+{
+    checkpoint_seen *c = ctx;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof c->text - used, "%lld/%u/%d;", (long long)t->seq, t->person, t->dir);
+    return 0;
+}
+
+static void test_member_checkpoints(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir);
+    int64_t a, b, seq = -7;
+    assert_int_equal(store_last_transition_seq(s, &seq), 0);
+    assert_int_equal(seq, 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_a", "{}", &a), 0);
+    assert_int_equal(PUT_SEGMENT(s, "seg_b", "{}", &b), 0);
+    checkpoint_seen c = { "" };
+    assert_int_equal(store_load_checkpoints(s, dump_checkpoint, &c), 0);
+    assert_string_equal(c.text, "1::-1;2::-1;");
+    assert_int_equal(store_transition_add(s, a, 5, 105, 1, 10, 1, NULL, NULL), 0);
+    assert_int_equal(store_transition_add(s, b, 6, 106, 1, 11, 1, NULL, NULL), 0);
+    assert_int_equal(store_segment_members_put(s, a, "AAA", 3, 1), 0);
+    assert_int_equal(store_transition_add(s, a, 7, 107, 1, 12, 2, NULL, NULL), 0);
+    assert_int_equal(store_transition_add(s, a, 5, 105, 2, 13, 2, NULL, NULL), 0);
+    assert_int_equal(store_commit(s), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_load_checkpoints(s, dump_checkpoint, &c), 0);
+    assert_string_equal(c.text, "1:AAA:1;2::-1;");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_load_transitions_after(s, a, 1, dump_after, &c), 0);
+    assert_string_equal(c.text, "3/7/1;4/5/2;");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_load_transitions_after(s, b, 0, dump_after, &c), 0);
+    assert_string_equal(c.text, "2/6/1;");
+    assert_int_equal(store_last_transition_seq(s, &seq), 0);
+    assert_int_equal(seq, 4);
+    /* a rolled-back checkpoint leaves the committed one */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_segment_members_put(s, a, "BB", 2, 4), 0);
+    assert_int_equal(store_rollback(s), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_load_checkpoints(s, dump_checkpoint, &c), 0);
+    assert_string_equal(c.text, "1:AAA:1;2::-1;");
+    /* and the write counts for the fault hook */
+    assert_int_equal(store_begin(s), 0);
+    store_fail_nth_write(s, 1);
+    assert_int_equal(store_segment_members_put(s, a, "BB", 2, 4), SEGD_EIO);
+    assert_int_equal(store_rollback(s), 0);
+    store_close(s);
+}
+
 static void test_segment_put_keeps_and_never_reuses_num(void **state)
 {
     fixture *f = *state;
@@ -2500,6 +2569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fail_nth_write_counts_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integrity_check_after_a_workload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_another_thread_see_committed_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_checkpoints, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
