@@ -77,12 +77,14 @@ build/release/bench/%: bench/%.c bench/world.h $(REL_LIB_OBJS)
 bench-filters: build/release/bench/filters
 	build/release/bench/filters $(BENCH_PEOPLE) $(BENCH_EVENTS)
 
-# The segments core in memory at full size, then ingest through the write path with and
-# without segments (BENCH_INGEST_EVENTS track messages after an identify of each person).
-BENCH_INGEST_EVENTS ?= 2000000
+# The segments core in memory at full size, then live ingest through the write path
+# without and with segments (an identify of each person and BENCH_HISTORY_EVENTS of
+# history first, then BENCH_LIVE_MESSAGES timed each way).
+BENCH_HISTORY_EVENTS ?= 2000000
+BENCH_LIVE_MESSAGES ?= 200000
 bench-segments: build/release/bench/segments build/release/bench/segments_ingest
 	build/release/bench/segments $(BENCH_PEOPLE) $(BENCH_EVENTS)
-	build/release/bench/segments_ingest $(BENCH_PEOPLE) $(BENCH_INGEST_EVENTS)
+	build/release/bench/segments_ingest $(BENCH_PEOPLE) $(BENCH_HISTORY_EVENTS) $(BENCH_LIVE_MESSAGES)
 
 # libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for FUZZ_SECONDS over a copy of its seed
 # corpus (tests/fuzz/run.sh); FUZZ_TARGETS="jsonscan timefmt" picks some. Needs clang and its

@@ -565,13 +565,9 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
 
 int64_t ingest_segments_next_due(ingest *ing)
 {
-    int64_t next = segments_next_due(ing->segs);
+    int64_t next = segments_next_due(ing->segs), refresh = segments_next_refresh(ing->segs);
     if (ing->next_history_ms < next) next = ing->next_history_ms;
-    for (int slot = 0; slot < segments_slots(ing->segs); slot++) {
-        segment_view v;
-        if (segments_view(ing->segs, slot, &v) && v.cached_at + v.refresh_ms < next) next = v.cached_at + v.refresh_ms;
-    }
-    return next;
+    return refresh < next ? refresh : next;
 }
 
 /* ---- loading ---- */

@@ -68,6 +68,13 @@ struct segments {
                                       have changed */
     int *by_id;                    /* id -> slot + 1 (0: empty), open addressing */
     size_t by_id_mask;
+    /* the dependency index, rebuilt with the order: for each attribute, event type and
+     * slot, the positions in `order` of the segments that read it (ascending), as
+     * offsets into one array each (CSR) */
+    int *attr_off, *attr_pos, n_attr_index;
+    int *type_off, *type_pos, n_type_index;
+    int *seg_off, *seg_pos;
+    int *pos_of;                   /* slot -> its position in order */
 };
 
 void seg_transitions_release(seg_transitions *t)
@@ -146,6 +153,13 @@ void segments_free(segments *s)
     free(s->order);
     free(s->heap);
     free(s->by_id);
+    free(s->attr_off);
+    free(s->attr_pos);
+    free(s->type_off);
+    free(s->type_pos);
+    free(s->seg_off);
+    free(s->seg_pos);
+    free(s->pos_of);
     filter_cache_free(s->cache);
     free(s);
 }
@@ -449,6 +463,62 @@ static int visit(const segments *s, int slot, uint8_t *state, int *order, int *n
 }
 
 /* Rebuilds s->order; returns 0, or -1 with *cycle_at a slot on a cycle (order kept). */
+/* One CSR index: for keys 0..n_keys-1, the order positions whose list (got by `list`)
+ * holds the key. */
+static void build_index(const segments *s, int n_keys, const int *(*list)(const segment *, size_t *), int **off_out,
+                        int **pos_out)
+{
+    int *off = xcalloc((size_t)n_keys + 2, sizeof *off);
+    for (int k = 0; k < s->n_order; k++) {
+        size_t n;
+        const int *v = list(&s->v[s->order[k]], &n);
+        for (size_t i = 0; i < n; i++) off[v[i] + 1]++;
+    }
+    for (int i = 0; i < n_keys; i++) off[i + 1] += off[i];
+    int *pos = xmalloc(((size_t)off[n_keys] + 1) * sizeof *pos);
+    int *fill = xmalloc(((size_t)n_keys + 1) * sizeof *fill);
+    memcpy(fill, off, (size_t)n_keys * sizeof *fill);
+    for (int k = 0; k < s->n_order; k++) {   /* ascending positions within each key */
+        size_t n;
+        const int *v = list(&s->v[s->order[k]], &n);
+        for (size_t i = 0; i < n; i++) pos[fill[v[i]]++] = k;
+    }
+    free(fill);
+    free(*off_out);
+    free(*pos_out);
+    *off_out = off;
+    *pos_out = pos;
+}
+
+static const int *list_attrs(const segment *g, size_t *n) { *n = g->n_attrs; return g->attrs; }
+static const int *list_types(const segment *g, size_t *n) { *n = g->n_types; return g->types; }
+static const int *list_segs(const segment *g, size_t *n) { *n = g->n_segs; return g->segs; }
+
+static int max_of(const segments *s, const int *(*list)(const segment *, size_t *))
+{
+    int m = -1;
+    for (int k = 0; k < s->n_order; k++) {
+        size_t n;
+        const int *v = list(&s->v[s->order[k]], &n);
+        for (size_t i = 0; i < n; i++)
+            if (v[i] > m) m = v[i];
+    }
+    return m + 1;
+}
+
+/* Rebuilds the dependency index from the order and each segment's reads. */
+static void build_readers(segments *s)
+{
+    s->n_attr_index = max_of(s, list_attrs);
+    s->n_type_index = max_of(s, list_types);
+    build_index(s, s->n_attr_index, list_attrs, &s->attr_off, &s->attr_pos);
+    build_index(s, s->n_type_index, list_types, &s->type_off, &s->type_pos);
+    build_index(s, s->n, list_segs, &s->seg_off, &s->seg_pos);
+    free(s->pos_of);
+    s->pos_of = xmalloc(((size_t)s->n + 1) * sizeof *s->pos_of);
+    for (int k = 0; k < s->n_order; k++) s->pos_of[s->order[k]] = k;
+}
+
 static int rebuild_order(segments *s, int *cycle_at)
 {
     uint8_t *state = xcalloc((size_t)s->n + 1, 1);
@@ -464,6 +534,7 @@ static int rebuild_order(segments *s, int *cycle_at)
     free(s->order);
     s->order = order;
     s->n_order = n;
+    build_readers(s);
     return 0;
 }
 
@@ -925,52 +996,63 @@ static int holds(const int *v, size_t n, int x)
     return 0;
 }
 
-/* Does a change of `what` (plus the slots flipped so far for this person) reach g? */
-static int affected(const segment *g, int slot, const seg_change *what, const uint8_t *flipped)
+/* Sets in todo the order positions of CSR key `key`. */
+static void mark(uint64_t *todo, const int *off, const int *pos, int n_keys, int key)
 {
-    if (what->all) return 1;
-    if (holds(what->slots, what->n_slots, slot)) return 1;
-    for (size_t i = 0; i < what->n_attrs; i++)
-        if (holds(g->attrs, g->n_attrs, what->attrs[i])) return 1;
-    for (size_t i = 0; i < what->n_types; i++)
-        if (holds(g->types, g->n_types, what->types[i])) return 1;
-    for (size_t i = 0; i < g->n_segs; i++)
-        if (flipped[g->segs[i]]) return 1;
-    return 0;
+    if (key < 0 || key >= n_keys) return;
+    for (int i = off[key]; i < off[key + 1]; i++) todo[pos[i] / 64] |= 1ULL << (pos[i] % 64);
 }
 
 void segments_person_changed(segments *s, const engine *e, person_id p, const seg_change *what, int64_t now,
                              seg_cause cause, seg_transitions *out)
 {
     if (s->n_order == 0) return;
-    uint8_t small[256];
-    uint8_t *flipped = s->n <= 256 ? small : xmalloc((size_t)s->n);
-    memset(flipped, 0, (size_t)s->n);
+    /* the segments to re-check, as order positions: those that read what changed, and
+     * (as flips happen) those that read a segment that flipped; they come later in the
+     * order, so one ascending pass sees them */
+    size_t words = ((size_t)s->n_order + 63) / 64;
+    uint64_t small[16];
+    uint64_t *todo = words <= 16 ? small : xmalloc(words * sizeof *todo);
     int exists = engine_person_exists(e, p);
+    memset(todo, 0, words * sizeof *todo);
+    if (what->all || !exists) {
+        memset(todo, 0xff, words * sizeof *todo);
+        if (s->n_order % 64) todo[words - 1] = (1ULL << (s->n_order % 64)) - 1;
+    } else {
+        for (size_t i = 0; i < what->n_attrs; i++) mark(todo, s->attr_off, s->attr_pos, s->n_attr_index, what->attrs[i]);
+        for (size_t i = 0; i < what->n_types; i++) mark(todo, s->type_off, s->type_pos, s->n_type_index, what->types[i]);
+        for (size_t i = 0; i < what->n_slots; i++)
+            if (what->slots[i] >= 0 && what->slots[i] < s->n && s->v[what->slots[i]].live) {
+                int k = s->pos_of[what->slots[i]];
+                todo[k / 64] |= 1ULL << (k % 64);
+            }
+    }
     filter_resolver r = segments_resolver(s);
     filter_cache_reset(s->cache);   /* the engine has changed since the last call */
     filter_env env = { .e = e, .now_ms = now, .resolver = &r, .cache = s->cache };
-    for (int k = 0; k < s->n_order; k++) {
-        int slot = s->order[k];
-        segment *g = &s->v[slot];
-        int is;
-        if (!exists) {
-            is = 0;
-            schedule(s, slot, p, INT64_MAX);
-        } else if (!affected(g, slot, what, flipped)) {
-            continue;   /* the common case: decided without touching the members */
-        } else {
-            is = filter_match(g->filter, &env, p) == 1;
-            schedule_next(s, e, slot, p, now);
+    for (size_t w = 0; w < words; w++) {
+        while (todo[w]) {
+            int k = (int)(w * 64) + __builtin_ctzll(todo[w]);
+            todo[w] &= todo[w] - 1;
+            int slot = s->order[k];
+            segment *g = &s->v[slot];
+            int is;
+            if (!exists) {
+                is = 0;
+                schedule(s, slot, p, INT64_MAX);
+            } else {
+                is = filter_match(g->filter, &env, p) == 1;
+                schedule_next(s, e, slot, p, now);
+            }
+            int was = roaring_bitmap_contains(g->members, p);
+            if (is == was) continue;
+            if (is) roaring_bitmap_add(g->members, p);
+            else roaring_bitmap_remove(g->members, p);
+            mark(todo, s->seg_off, s->seg_pos, s->n, slot);   /* readers of this segment, later in order */
+            push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, cause, now, 0);
         }
-        int was = roaring_bitmap_contains(g->members, p);
-        if (is == was) continue;
-        if (is) roaring_bitmap_add(g->members, p);
-        else roaring_bitmap_remove(g->members, p);
-        flipped[slot] = 1;
-        push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, cause, now, 0);
     }
-    if (flipped != small) free(flipped);
+    if (todo != small) free(todo);
 }
 
 void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause cause, seg_transitions *out)
@@ -1029,7 +1111,16 @@ int segments_rebind(segments *s, const engine *e, segd_error *err)
         collect_reads(s, g->filter, g);
         reads_free(old);
     }
+    build_readers(s);
     return 0;
+}
+
+int64_t segments_next_refresh(const segments *s)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].live && s->v[i].cached_at + s->v[i].refresh_ms < next) next = s->v[i].cached_at + s->v[i].refresh_ms;
+    return next;
 }
 
 int segments_use_attribute(const segments *s, int attr, int *slot)
@@ -1104,6 +1195,29 @@ int segments_check(const segments *s, const engine *e)
         if (!roaring_iterate(g->members, member_live, (void *)e)) {
             fprintf(stderr, "segments_check: slot %d: a member is not a live person\n", i);
             goto done;
+        }
+    }
+    for (int k = 0; k < s->n_order; k++) {
+        const segment *g = &s->v[s->order[k]];
+        if (s->pos_of[s->order[k]] != k) {
+            fprintf(stderr, "segments_check: position of slot %d is wrong in the index\n", s->order[k]);
+            goto done;
+        }
+        for (size_t i = 0; i < g->n_attrs; i++) {
+            int found = 0;
+            for (int j = s->attr_off[g->attrs[i]]; j < s->attr_off[g->attrs[i] + 1] && !found; j++) found = s->attr_pos[j] == k;
+            if (!found) {
+                fprintf(stderr, "segments_check: slot %d is missing from the readers of attribute %d\n", s->order[k], g->attrs[i]);
+                goto done;
+            }
+        }
+        for (size_t i = 0; i < g->n_types; i++) {
+            int found = 0;
+            for (int j = s->type_off[g->types[i]]; j < s->type_off[g->types[i] + 1] && !found; j++) found = s->type_pos[j] == k;
+            if (!found) {
+                fprintf(stderr, "segments_check: slot %d is missing from the readers of event type %d\n", s->order[k], g->types[i]);
+                goto done;
+            }
         }
     }
     if (live != s->n_order) {

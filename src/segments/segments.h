@@ -216,6 +216,10 @@ int64_t segments_next_due(const segments *s);
  * person's next moment. Returns how many re-checks ran. */
 size_t segments_run_due(segments *s, const engine *e, int64_t now, seg_transitions *out);
 
+/* The earliest moment a cached-results snapshot is due for its refresh (cached_at +
+ * refresh), or INT64_MAX when there are no segments. */
+int64_t segments_next_refresh(const segments *s);
+
 /* Number of scheduled re-checks (current ones; stale heap entries not counted). */
 uint64_t segments_scheduled(const segments *s);
 
