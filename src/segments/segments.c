@@ -41,6 +41,8 @@ typedef struct segment {
     size_t n_segs;
     int *all_segs;                 /* slots named at all (in_cached too): for cycles and deletion */
     size_t n_all_segs;
+    uint64_t shape;                /* a hash of the filter as written: segments with the same
+                                      filter share one answer per person and moment */
     /* the clock: time-relative filters only */
     int timed;
     int64_t *due;                  /* per person: the scheduled moment, INT64_MAX none */
@@ -75,6 +77,17 @@ struct segments {
     int *type_off, *type_pos, n_type_index;
     int *seg_off, *seg_pos;
     int *pos_of;                   /* slot -> its position in order */
+    /* answers of one segments_person_changed call by filter shape (open addressing,
+     * entries of older calls told apart by gen) */
+    struct shape_memo { uint64_t shape; uint32_t gen; int is; int64_t moment; } *memo;
+    size_t memo_mask;
+    uint32_t memo_gen;
+    /* every membership again, person by person: pm[p * pm_stride + slot / 64] holds the
+     * bit of (slot, p), so that the hundreds of segments one write re-checks read one or
+     * two cache lines for "was a member" instead of a bitmap each */
+    uint64_t *pm;
+    uint32_t pm_stride;            /* words per person */
+    uint32_t pm_people;            /* people the array covers */
 };
 
 void seg_transitions_release(seg_transitions *t)
@@ -160,6 +173,8 @@ void segments_free(segments *s)
     free(s->seg_off);
     free(s->seg_pos);
     free(s->pos_of);
+    free(s->memo);
+    free(s->pm);
     filter_cache_free(s->cache);
     free(s);
 }
@@ -228,10 +243,67 @@ int segments_view(const segments *s, int slot, segment_view *out)
 
 /* ---- membership and the resolver ---- */
 
+/* Makes pm cover person p and every slot. */
+static void pm_fit(segments *s, person_id p)
+{
+    uint32_t stride = s->pm_stride ? s->pm_stride : 1;
+    while ((uint32_t)s->n > stride * 64) stride *= 2;
+    uint32_t people = s->pm_people ? s->pm_people : 1024;
+    while (people <= p) people *= 2;
+    if (stride == s->pm_stride && people == s->pm_people) return;
+    uint64_t *pm = xcalloc((size_t)people * stride, sizeof *pm);
+    for (uint32_t q = 0; q < s->pm_people; q++)
+        memcpy(pm + (size_t)q * stride, s->pm + (size_t)q * s->pm_stride, s->pm_stride * sizeof *pm);
+    free(s->pm);
+    s->pm = pm;
+    s->pm_stride = stride;
+    s->pm_people = people;
+}
+
+static int pm_get(const segments *s, int slot, person_id p)
+{
+    if (p >= s->pm_people || (uint32_t)slot >= s->pm_stride * 64) return 0;
+    return (int)(s->pm[(size_t)p * s->pm_stride + (uint32_t)slot / 64] >> (slot % 64) & 1);
+}
+
+static void pm_set(segments *s, int slot, person_id p, int on)
+{
+    pm_fit(s, p);
+    uint64_t *w = &s->pm[(size_t)p * s->pm_stride + (uint32_t)slot / 64];
+    if (on) *w |= 1ULL << (slot % 64);
+    else *w &= ~(1ULL << (slot % 64));
+}
+
+typedef struct pm_ctx {
+    segments *s;
+    int slot, on;
+} pm_ctx;
+
+static bool pm_each(uint32_t p, void *ctx)
+{
+    pm_ctx *c = ctx;
+    uint64_t *w = &c->s->pm[(size_t)p * c->s->pm_stride + (uint32_t)c->slot / 64];
+    if (c->on) *w |= 1ULL << (c->slot % 64);
+    else *w &= ~(1ULL << (c->slot % 64));
+    return true;
+}
+
+/* Sets (on) or clears the slot's bit of every person in r. */
+static void pm_set_all(segments *s, int slot, const roaring_bitmap_t *r, int on)
+{
+    uint32_t last;
+    if (roaring_bitmap_is_empty(r)) return;
+    last = roaring_bitmap_maximum(r);
+    pm_fit(s, last);
+    pm_ctx c = { s, slot, on };
+    roaring_iterate(r, pm_each, &c);
+}
+
 int segments_is_member(const segments *s, int slot, person_id p, int cached)
 {
     if (slot < 0 || slot >= s->n || !s->v[slot].live) return 0;
-    const roaring_bitmap_t *r = cached ? s->v[slot].snapshot : s->v[slot].members;
+    if (!cached) return pm_get(s, slot, p);
+    const roaring_bitmap_t *r = s->v[slot].snapshot;
     return r && roaring_bitmap_contains(r, p);
 }
 
@@ -356,15 +428,6 @@ static void schedule(segments *s, int slot, person_id p, int64_t moment)
     if (moment != INT64_MAX) heap_push(s, (due_entry){ moment, p, slot });
 }
 
-/* Schedules the person's next moment for a timed slot, as of now. */
-static void schedule_next(segments *s, const engine *e, int slot, person_id p, int64_t now)
-{
-    segment *g = &s->v[slot];
-    if (!g->timed) return;
-    filter_resolver r = segments_resolver(s);
-    filter_env env = { .e = e, .now_ms = now, .resolver = &r, .cache = s->cache };
-    schedule(s, slot, p, filter_next_change(g->filter, &env, p));
-}
 
 /* Forgets every scheduled moment of a slot (its heap entries go stale). */
 static void unschedule_all(segment *g)
@@ -463,6 +526,8 @@ static int visit(const segments *s, int slot, uint8_t *state, int *order, int *n
 }
 
 /* Rebuilds s->order; returns 0, or -1 with *cycle_at a slot on a cycle (order kept). */
+static void memo_fit(segments *s);
+
 /* One CSR index: for keys 0..n_keys-1, the order positions whose list (got by `list`)
  * holds the key. */
 static void build_index(const segments *s, int n_keys, const int *(*list)(const segment *, size_t *), int **off_out,
@@ -517,6 +582,7 @@ static void build_readers(segments *s)
     free(s->pos_of);
     s->pos_of = xmalloc(((size_t)s->n + 1) * sizeof *s->pos_of);
     for (int k = 0; k < s->n_order; k++) s->pos_of[s->order[k]] = k;
+    memo_fit(s);
 }
 
 static int rebuild_order(segments *s, int *cycle_at)
@@ -642,15 +708,17 @@ static void replace_members(segments *s, int slot, roaring_bitmap_t *m, seg_caus
                             int silent)
 {
     segment *g = &s->v[slot];
+    roaring_bitmap_t *entered = roaring_bitmap_andnot(m, g->members);
+    roaring_bitmap_t *exited = roaring_bitmap_andnot(g->members, m);
     if (out) {
-        roaring_bitmap_t *entered = roaring_bitmap_andnot(m, g->members);
-        roaring_bitmap_t *exited = roaring_bitmap_andnot(g->members, m);
         diff_ctx in = { out, slot, SEG_ENTERED, cause, now, silent }, gone = { out, slot, SEG_EXITED, cause, now, silent };
         roaring_iterate(exited, push_each, &gone);
         roaring_iterate(entered, push_each, &in);
-        roaring_bitmap_free(entered);
-        roaring_bitmap_free(exited);
     }
+    pm_set_all(s, slot, exited, 0);
+    pm_set_all(s, slot, entered, 1);
+    roaring_bitmap_free(entered);
+    roaring_bitmap_free(exited);
     roaring_bitmap_free(g->members);
     g->members = m;
 }
@@ -682,6 +750,41 @@ static int take_slot(segments *s)
 
 /* Makes a taken slot live with its definition (filter bound, taken over) and an empty
  * member set, and puts it in the order. */
+/* A hash of a bound filter as written (its canonical JSON). */
+static uint64_t filter_shape(const filter_node *f)
+{
+    char *json = filter_print_json(f);
+    uint64_t h = 1469598103934665603ULL;    /* FNV-1a 64 */
+    for (const char *c = json; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    free(json);
+    return h;
+}
+
+/* Sizes the memo for the number of segments (after the order changed). */
+static void memo_fit(segments *s)
+{
+    size_t cap = 64;
+    while (cap < (size_t)s->n_order * 2) cap *= 2;
+    if (s->memo && cap == s->memo_mask + 1) return;
+    free(s->memo);
+    s->memo = xcalloc(cap, sizeof *s->memo);
+    s->memo_mask = cap - 1;
+    s->memo_gen = 0;
+}
+
+/* The memo entry of a shape in this call (found, or claimed with gen set and is -1). */
+static struct shape_memo *memo_at(segments *s, uint64_t shape)
+{
+    for (size_t k = shape & s->memo_mask;; k = (k + 1) & s->memo_mask) {
+        struct shape_memo *m = &s->memo[k];
+        if (m->gen != s->memo_gen) {
+            *m = (struct shape_memo){ shape, s->memo_gen, -1, INT64_MAX };
+            return m;
+        }
+        if (m->shape == shape) return m;
+    }
+}
+
 static void slot_open(segments *s, int slot, const char *id, const segment_input *in, filter_node *bound,
                       int64_t created_at, int64_t updated_at)
 {
@@ -694,6 +797,7 @@ static void slot_open(segments *s, int slot, const char *id, const segment_input
     if (!g->members) abort();
     g->live = 1;
     index_ids(s);
+    g->shape = filter_shape(g->filter);
     g->timed = filter_time_relative(g->filter);
     collect_reads(s, g->filter, g);
     int cycle_at;
@@ -740,6 +844,8 @@ int segments_restore(segments *s, const engine *e, const char *id, const segment
     person_id limit = engine_person_limit(e);
     for (size_t i = 0; i < n_members; i++)
         if (members[i] < limit && engine_person_exists(e, members[i])) roaring_bitmap_add(g->members, members[i]);
+    pm_fit(s, 0);                  /* the stride covers the new slot */
+    pm_set_all(s, slot, g->members, 1);
     roaring_bitmap_run_optimize(g->members);
     g->snapshot = snap;
     g->cached_at = cached_at;
@@ -951,6 +1057,7 @@ int segments_update(segments *s, const engine *e, const char *id, const segment_
     reads_put(g, now_reads);
     g->created_by = created_by;
     definition_set(g, in, g->filter, now);
+    g->shape = filter_shape(g->filter);
     replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, out, !backfill);
     s->v[slot].timed = filter_time_relative(s->v[slot].filter);
     schedule_all(s, e, slot, now);
@@ -974,6 +1081,7 @@ int segments_delete(segments *s, const char *id, segd_error *err)
         return segd_error_set(err, 409, "segment_in_use",
                               "%d other segment%s use%s this one in their filter; change or delete %s first", users,
                               users == 1 ? "" : "s", users == 1 ? "s" : "", users == 1 ? "it" : "them");
+    pm_set_all(s, slot, s->v[slot].members, 0);   /* the slot may be reused */
     slot_release(&s->v[slot]);
     index_ids(s);
     size_t k = 0;   /* the slot may be reused: its heap entries go now */
@@ -1030,6 +1138,10 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
     filter_resolver r = segments_resolver(s);
     filter_cache_reset(s->cache);   /* the engine has changed since the last call */
     filter_env env = { .e = e, .now_ms = now, .resolver = &r, .cache = s->cache };
+    if (++s->memo_gen == 0) {       /* wrapped: forget every entry */
+        memset(s->memo, 0, (s->memo_mask + 1) * sizeof *s->memo);
+        s->memo_gen = 1;
+    }
     for (size_t w = 0; w < words; w++) {
         while (todo[w]) {
             int k = (int)(w * 64) + __builtin_ctzll(todo[w]);
@@ -1041,13 +1153,20 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
                 is = 0;
                 schedule(s, slot, p, INT64_MAX);
             } else {
-                is = filter_match(g->filter, &env, p) == 1;
-                schedule_next(s, e, slot, p, now);
+                /* segments with the same filter get the same answer (and next moment) */
+                struct shape_memo *m = memo_at(s, g->shape);
+                if (m->is < 0) {          /* the same shape means the same timed-ness */
+                    m->is = filter_match(g->filter, &env, p) == 1;
+                    if (g->timed) m->moment = filter_next_change(g->filter, &env, p);
+                }
+                is = m->is;
+                if (g->timed) schedule(s, slot, p, m->moment);
             }
-            int was = roaring_bitmap_contains(g->members, p);
+            int was = pm_get(s, slot, p);
             if (is == was) continue;
             if (is) roaring_bitmap_add(g->members, p);
             else roaring_bitmap_remove(g->members, p);
+            pm_set(s, slot, p, is);
             mark(todo, s->seg_off, s->seg_pos, s->n, slot);   /* readers of this segment, later in order */
             push_transition(out, slot, p, is ? SEG_ENTERED : SEG_EXITED, cause, now, 0);
         }
@@ -1111,6 +1230,8 @@ int segments_rebind(segments *s, const engine *e, segd_error *err)
         collect_reads(s, g->filter, g);
         reads_free(old);
     }
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].live) s->v[i].shape = filter_shape(s->v[i].filter);
     build_readers(s);
     return 0;
 }
@@ -1139,6 +1260,17 @@ static bool member_live(uint32_t p, void *ctx)
 {
     const engine *e = ctx;
     return engine_person_exists(e, p) != 0;
+}
+
+typedef struct pm_check {
+    const segments *s;
+    int slot;
+} pm_check;
+
+static bool pm_agrees(uint32_t p, void *ctx)
+{
+    const pm_check *c = ctx;
+    return pm_get(c->s, c->slot, p) == 1;
 }
 
 int segments_check(const segments *s, const engine *e)
@@ -1190,6 +1322,12 @@ int segments_check(const segments *s, const engine *e)
         free(again.all_segs);
         if (!same) {
             fprintf(stderr, "segments_check: slot %d: the dependency lists differ from the filter\n", i);
+            goto done;
+        }
+        uint64_t in_pm = 0;
+        for (person_id p = 0; p < s->pm_people; p++) in_pm += (uint64_t)pm_get(s, i, p);
+        if (in_pm != roaring_bitmap_get_cardinality(g->members) || !roaring_iterate(g->members, pm_agrees, (void *)&(pm_check){ s, i })) {
+            fprintf(stderr, "segments_check: slot %d: the person-major bits disagree with the members\n", i);
             goto done;
         }
         if (!roaring_iterate(g->members, member_live, (void *)e)) {
