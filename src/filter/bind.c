@@ -261,6 +261,16 @@ static uint64_t metric_key(const filter_node *n)
     return h ? h : 1;
 }
 
+/* The rows key of a bound event node: its type and where, nothing else. */
+static uint64_t rows_key(const filter_node *n)
+{
+    uint64_t h = 1099511628211ULL;
+    int type = n->index;
+    h = MIX(h, type);
+    h = tree_hash(h, n->where);
+    return h ? h : 1;
+}
+
 /* The names an unknown name is compared with: attributes, event types, or the
  * properties of one event type. */
 typedef enum { NAMES_ATTRIBUTES, NAMES_EVENTS, NAMES_PROPERTIES } name_kind;
@@ -364,7 +374,10 @@ static int bind_event(binder *b, filter_node *n)
         rc = bind_node(b, n->where, type);
         path_pop(b, old);
     }
-    if (rc == 0) n->metric_key = metric_key(n);
+    if (rc == 0) {
+        n->metric_key = metric_key(n);
+        n->rows_key = rows_key(n);
+    }
     return rc;
 }
 

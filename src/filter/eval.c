@@ -1013,9 +1013,20 @@ typedef struct cache_entry {
     int64_t window_next;           /* INT64_MIN: not computed yet */
 } cache_entry;
 
+/* A person's events of one type that pass one where, ascending by time: what every
+ * window and metric over them reads (rows_key). */
+typedef struct rows_entry {
+    uint64_t key;                  /* 0: empty */
+    int64_t *times;
+    uint32_t *rows;
+    uint32_t n, cap;
+} rows_entry;
+
 struct filter_cache {
     cache_entry *slots;
     uint32_t cap, n;
+    rows_entry rows[16];           /* a few (type, where) sets per person and moment */
+    uint32_t n_rows;
     person_id person;
     int64_t now_ms;
     const engine *e;
@@ -1033,6 +1044,10 @@ filter_cache *filter_cache_new(void)
 void filter_cache_free(filter_cache *c)
 {
     if (!c) return;
+    for (uint32_t i = 0; i < 16; i++) {
+        free(c->rows[i].times);
+        free(c->rows[i].rows);
+    }
     free(c->slots);
     free(c);
 }
@@ -1041,11 +1056,14 @@ void filter_cache_reset(filter_cache *c)
 {
     if (c->n) memset(c->slots, 0, c->cap * sizeof *c->slots);
     c->n = 0;
+    for (uint32_t i = 0; i < c->n_rows; i++) c->rows[i].key = 0;   /* arrays kept for reuse */
+    c->n_rows = 0;
     c->person = PERSON_NONE;
 }
 
 /* The entry of key for (person, now), made empty-valued if new (*fresh = 1). */
-static cache_entry *cache_slot(filter_cache *c, const filter_env *env, person_id id, uint64_t key, int *fresh)
+/* Points the cache at (person, moment, engine), forgetting what it held for others. */
+static void cache_bind(filter_cache *c, const filter_env *env, person_id id)
 {
     if (c->person != id || c->now_ms != env->now_ms || c->e != env->e) {
         filter_cache_reset(c);
@@ -1053,6 +1071,11 @@ static cache_entry *cache_slot(filter_cache *c, const filter_env *env, person_id
         c->now_ms = env->now_ms;
         c->e = env->e;
     }
+}
+
+static cache_entry *cache_slot(filter_cache *c, const filter_env *env, person_id id, uint64_t key, int *fresh)
+{
+    cache_bind(c, env, id);
     if ((c->n + 1) * 4 > c->cap * 3) {   /* grow x2 and re-insert */
         cache_entry *old = c->slots;
         uint32_t old_cap = c->cap;
@@ -1098,10 +1121,127 @@ static void event_metric(const filter_env *env, const filter_node *n, person_id 
     *events_out = c->events;
 }
 
+typedef struct time_row {
+    int64_t t;
+    uint32_t row;
+} time_row;
+
+static int cmp_time_row(const void *a, const void *b)
+{
+    const time_row *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t ? 1 : (x->row > y->row) - (x->row < y->row);
+}
+
+/* The cached events of n's (type, where) for the person, computed on first use; NULL
+ * when the cache has no room (the caller walks the chain). */
+static const rows_entry *cached_rows(const filter_env *env, const filter_node *n, person_id id)
+{
+    filter_cache *c = env->cache;
+    cache_bind(c, env, id);
+    for (uint32_t i = 0; i < c->n_rows; i++)
+        if (c->rows[i].key == n->rows_key) return &c->rows[i];
+    if (c->n_rows == 16) return NULL;
+    rows_entry *r = &c->rows[c->n_rows++];
+    r->key = n->rows_key;
+    r->n = 0;
+    const engine *e = env->e;
+    int type = n->index;
+    const uint32_t *prevs = engine_event_prevs(e, type);
+    const int64_t *times = engine_event_times(e, type);
+    time_row small[64], *v = small;
+    size_t cap = 64, k = 0;
+    for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
+        if (n->where && !match_row(env, n->where, type, row)) continue;
+        if (k == cap) {
+            time_row *bigger = xmalloc(cap * 2 * sizeof *bigger);
+            memcpy(bigger, v, k * sizeof *v);
+            if (v != small) free(v);
+            v = bigger;
+            cap *= 2;
+        }
+        v[k++] = (time_row){ times[row], row };
+    }
+    /* the chain runs newest row first, so times usually fall: reverse, sort only if not */
+    int descending = 1;
+    for (size_t i = 1; i < k && descending; i++) descending = cmp_time_row(&v[i - 1], &v[i]) >= 0;
+    if (descending) {
+        for (size_t i = 0, j = k ? k - 1 : 0; i < j; i++, j--) {
+            time_row x = v[i];
+            v[i] = v[j];
+            v[j] = x;
+        }
+    } else {
+        qsort(v, k, sizeof *v, cmp_time_row);
+    }
+    if (k > r->cap) {
+        r->cap = (uint32_t)k;
+        r->times = xrealloc(r->times, k * sizeof *r->times);
+        r->rows = xrealloc(r->rows, k * sizeof *r->rows);
+    }
+    for (size_t i = 0; i < k; i++) {
+        r->times[i] = v[i].t;
+        r->rows[i] = v[i].row;
+    }
+    r->n = (uint32_t)k;
+    if (v != small) free(v);
+    return r;
+}
+
+/* The first index of sorted times at or after t. */
+static uint32_t lower_bound(const int64_t *times, uint32_t n, int64_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (times[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 static void event_metric_compute(const filter_env *env, const filter_node *n, person_id id, acc *out,
                                  uint32_t *distinct_out, uint32_t *events_out)
 {
     const engine *e = env->e;
+    const rows_entry *cached = env->cache && n->rows_key ? cached_rows(env, n, id) : NULL;
+    if (cached) {
+        /* the window is a range of the person's matching events by time */
+        int64_t lo, hi;
+        window_range(n, env->now_ms, &lo, &hi);
+        uint32_t from = lo == INT64_MIN ? 0 : lower_bound(cached->times, cached->n, lo);
+        uint32_t to = hi == INT64_MAX ? cached->n : lower_bound(cached->times, cached->n, hi + 1);
+        acc a = { 0 };
+        uint32_t events = to > from ? to - from : 0;
+        uint64_t *keys = NULL;
+        size_t n_keys = 0, keys_cap = 0;
+        if (n->fn == FFN_COUNT) {
+            a.count = events;
+        } else {
+            for (uint32_t i = from; i < to; i++) {
+                if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+                    acc_add_time(&a, cached->times[i]);
+                    continue;
+                }
+                segd_cell v;
+                if (!engine_event_prop_get(e, n->index, cached->rows[i], n->metric_prop, &v)) continue;
+                if (n->fn == FFN_COUNT_DISTINCT) {
+                    keys = xgrow(keys, sizeof *keys, &keys_cap, n_keys + 1, 16);
+                    keys[n_keys++] = distinct_key(&v);
+                } else if (v.type == SEGD_T_NUMBER) {
+                    acc_add_number(&a, v.number);
+                }
+            }
+        }
+        uint32_t distinct = 0;
+        if (n_keys) qsort(keys, n_keys, sizeof *keys, cmp_u64);
+        for (size_t i = 0; i < n_keys; i++)
+            if (i == 0 || keys[i] != keys[i - 1]) distinct++;
+        free(keys);
+        *out = a;
+        *distinct_out = distinct;
+        *events_out = events;
+        return;
+    }
     int type = n->index;
     const uint32_t *prevs = engine_event_prevs(e, type);
     const int64_t *times = engine_event_times(e, type);

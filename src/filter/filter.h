@@ -142,6 +142,9 @@ struct filter_node {
                                    property, window, where) without op and value, so that
                                    "count(purchase) >= 1" and ">= 3" share one computation
                                    through a filter_cache; 0 before binding */
+    uint64_t rows_key;          /* EVENT: a hash of the type and where only: conditions
+                                   that differ in window or metric share the person's
+                                   matching events through a filter_cache; 0 before binding */
 };
 
 /* Limits on a tree; a field of 0 takes the default. */
