@@ -132,4 +132,5 @@ soak-filters: build/asan/tests/test_filter_diff
 clean:
 	rm -rf build segd
 
--include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) $(wildcard build/fuzz/bin/*.d)
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) $(wildcard build/fuzz/bin/*.d) \
+         $(UNIT_BINS:=.d)
