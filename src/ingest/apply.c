@@ -483,6 +483,7 @@ static int merge_people(ingest *ing, person_id from, person_id into)
 static person_id create_person(ingest *ing, touched *t)
 {
     person_id id = engine_person_create(ing->eng, draw_public_id(ing));
+    ingest_chg_created(ing, id);
     touch(t, id);
     t->last_created = id;
     return id;

@@ -354,6 +354,7 @@ void ingest_close(ingest *ing)
     free(ing->chg.types);
     free(ing->chg.departed);
     free(ing->chg.people);
+    free(ing->chg.created);
     engine_free(ing->eng);
     dedup_free(ing->dedup);
     free(ing->created_pinned);

@@ -80,6 +80,9 @@ typedef struct ingest_change {
     size_t n_departed, departed_cap;
     person_id *people;            /* who the op's messages were about (repeats allowed) */
     size_t n_people, people_cap;
+    person_id *created;           /* people the op created: for them anything changed, from
+                                     "nobody" to a person whom any filter may match */
+    size_t n_created, created_cap;
 } ingest_change;
 
 typedef struct ingest_msg {
@@ -198,6 +201,7 @@ void ingest_chg_attr(ingest *ing, int attr);
 void ingest_chg_type(ingest *ing, int type);
 void ingest_chg_departed(ingest *ing, person_id p, int cause);   /* call before they leave */
 void ingest_chg_person(ingest *ing, person_id p);
+void ingest_chg_created(ingest *ing, person_id p);
 
 /* segs.c: after an op was applied: re-checks the people it was about (and those who
  * left) in the segments that read what changed, and stores the transitions. */

@@ -42,6 +42,7 @@ void ingest_chg_reset(ingest *ing)
     ing->chg.all = 0;
     ing->chg.n_departed = 0;
     ing->chg.n_people = 0;
+    ing->chg.n_created = 0;
 }
 
 void ingest_chg_person(ingest *ing, person_id p)
@@ -56,6 +57,14 @@ static int cmp_person_id(const void *a, const void *b)
 {
     person_id x = *(const person_id *)a, y = *(const person_id *)b;
     return x < y ? -1 : x > y;
+}
+
+void ingest_chg_created(ingest *ing, person_id p)
+{
+    ingest_change *c = &ing->chg;
+    c->created = xgrow(c->created, sizeof *c->created, &c->created_cap, c->n_created + 1, 16);
+    c->created[c->n_created++] = p;
+    ingest_chg_person(ing, p);
 }
 
 static void add_int(int **v, size_t *n, size_t *cap, int x)
@@ -153,8 +162,13 @@ int ingest_segments_after_op(ingest *ing, int64_t now)
     person_id *touched = ing->chg.people;
     size_t n = ing->chg.n_people;
     qsort(touched, n, sizeof *touched, cmp_person_id);
+    qsort(ing->chg.created, ing->chg.n_created, sizeof *ing->chg.created, cmp_person_id);
     seg_change what = { .attrs = ing->chg.attrs, .n_attrs = ing->chg.n_attrs, .types = ing->chg.types,
                         .n_types = ing->chg.n_types, .all = ing->chg.all };
+    /* a new person may match a segment that reads nothing they were sent ("and()", "not
+     * did(purchase)", "count(x) <= 3", "not in segment S"): they are checked against all */
+    seg_change new_person = what;
+    new_person.all = 1;
     seg_transitions out = { 0 };
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -172,7 +186,8 @@ int ingest_segments_after_op(ingest *ing, int64_t now)
             free(slots);
             if (rc) break;
         }
-        segments_person_changed(ing->segs, ing->eng, p, &what, now, (seg_cause)cause, &out);
+        int created = bsearch(&p, ing->chg.created, ing->chg.n_created, sizeof *ing->chg.created, cmp_person_id) != NULL;
+        segments_person_changed(ing->segs, ing->eng, p, created ? &new_person : &what, now, (seg_cause)cause, &out);
     }
     if (rc == 0) rc = write_transitions(ing, &out, 0);
     seg_transitions_release(&out);

@@ -194,6 +194,75 @@ static void test_erase(void **state)
     ingest_read_end(f->ing);
 }
 
+/* Creates a segment from its JSON body; returns its id in id. */
+static void segment(fixture *f, const char *body, char *id)
+{
+    segd_error err;
+    segd_error_clear(&err);
+    cJSON *j = cJSON_Parse(body);
+    assert_non_null(j);
+    int rc = ingest_segment_create(f->ing, j, "test", id, &err);
+    cJSON_Delete(j);
+    if (rc) fprintf(stderr, "segment %s: %s %s\n", body, err.code, err.message);
+    assert_int_equal(rc, 0);
+}
+
+/* 1 if the person with that user id (or, without one, anonymous id) is a member. */
+static int member(fixture *f, const char *segment_id, const char *user_id, const char *anonymous_id)
+{
+    const engine *e = ingest_read_begin(f->ing);
+    person_id p = user_id ? engine_person_by_user_id(e, user_id, strlen(user_id))
+                          : engine_person_by_anonymous_id(e, anonymous_id, strlen(anonymous_id));
+    assert_int_not_equal(p, PERSON_NONE);
+    segments *s = ingest_segments(f->ing);
+    int is = segments_is_member(s, segments_find(s, segment_id), p, 0);
+    assert_int_equal(segments_check(s, e), 0);
+    ingest_read_end(f->ing);
+    return is;
+}
+
+/* A person a write creates is checked against every segment, not only those that read
+ * what the write set: a new person may match with nothing sent about them ("and()",
+ * "not did(purchase)", "count(purchase) <= 3", not in a segment). */
+static void test_new_person_joins_segments(void **state)
+{
+    fixture *f = *state;
+    segd_error err;
+    segd_error_clear(&err);
+    cJSON *type = cJSON_Parse("{\"name\": \"purchase\"}");
+    int created;
+    int rc = ingest_declare_event_type(f->ing, type, &created, &err);
+    cJSON_Delete(type);
+    assert_int_equal(rc, 0);
+    assert_int_equal(ingest_declare_attribute(f->ing, "plan", "string", &err), 0);
+    char everyone[SEGMENT_ID_LEN + 1], never[SEGMENT_ID_LEN + 1], few[SEGMENT_ID_LEN + 1], pro[SEGMENT_ID_LEN + 1],
+        not_pro[SEGMENT_ID_LEN + 1], body[256];
+    segment(f, "{\"name\": \"everyone\", \"filter\": {\"and\": []}}", everyone);
+    segment(f, "{\"name\": \"never bought\", \"filter\": {\"not\": {\"event\": \"purchase\", \"op\": \"gte\", \"value\": 1}}}", never);
+    segment(f, "{\"name\": \"few\", \"filter\": {\"event\": \"purchase\", \"op\": \"lte\", \"value\": 3}}", few);
+    segment(f, "{\"name\": \"pro\", \"filter\": {\"attribute\": \"plan\", \"op\": \"eq\", \"value\": \"pro\"}}", pro);
+    snprintf(body, sizeof body, "{\"name\": \"not pro\", \"filter\": {\"segment\": \"%s\", \"op\": \"not_in\"}}", pro);
+    segment(f, body, not_pro);
+
+    ok(f, INGEST_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"plan\":\"pro\"}}");
+    ok(f, INGEST_PAGE, "{\"anonymousId\":\"a1\",\"name\":\"Home\"}");
+    ok(f, INGEST_TRACK, "{\"userId\":\"u2\",\"event\":\"purchase\"}");
+    ok(f, INGEST_ALIAS, "{\"previousId\":\"nobody\",\"userId\":\"u3\"}");
+    assert_true(member(f, everyone, "u1", NULL));
+    assert_true(member(f, never, "u1", NULL));
+    assert_true(member(f, few, "u1", NULL));
+    assert_false(member(f, not_pro, "u1", NULL));
+    assert_true(member(f, everyone, NULL, "a1"));
+    assert_true(member(f, never, NULL, "a1"));
+    assert_true(member(f, not_pro, NULL, "a1"));
+    assert_true(member(f, everyone, "u2", NULL));
+    assert_false(member(f, never, "u2", NULL));
+    assert_true(member(f, few, "u2", NULL));
+    assert_true(member(f, not_pro, "u2", NULL));
+    assert_true(member(f, everyone, "u3", NULL));
+    assert_true(member(f, not_pro, "u3", NULL));
+}
+
 typedef struct writer_arg {
     fixture *f;
     int thread;
@@ -505,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anonymous_merge_and_alias, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_person_joins_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_loses_nothing_else, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_checked_ahead, setup, teardown),
