@@ -1017,6 +1017,26 @@ static void reads_free(reads r)
     free(r.all_segs);
 }
 
+/* Re-evaluates, in order, every segment that names `slot` with in / not_in, directly or
+ * through others, after slot's members were replaced by a new definition: their own
+ * definitions did not change, but what they read did. */
+static void recompute_dependents(segments *s, const engine *e, int slot, int64_t now, seg_transitions *out, int silent)
+{
+    uint8_t *changed = xcalloc((size_t)s->n, 1);
+    changed[slot] = 1;
+    for (int k = 0; k < s->n_order; k++) {
+        int d = s->order[k];
+        const segment *g = &s->v[d];
+        int reads = 0;
+        for (size_t i = 0; i < g->n_segs && !reads; i++) reads = changed[g->segs[i]];
+        if (!reads) continue;
+        replace_members(s, d, evaluate_all(s, e, d, now), SEG_CAUSE_DEFINITION, now, out, silent);
+        schedule_all(s, e, d, now);
+        changed[d] = 1;
+    }
+    free(changed);
+}
+
 int segments_update(segments *s, const engine *e, const char *id, const segment_input *in, int64_t now,
                     int backfill, seg_transitions *out, segd_error *err)
 {
@@ -1061,6 +1081,7 @@ int segments_update(segments *s, const engine *e, const char *id, const segment_
     replace_members(s, slot, evaluate_all(s, e, slot, now), SEG_CAUSE_DEFINITION, now, out, !backfill);
     s->v[slot].timed = filter_time_relative(s->v[slot].filter);
     schedule_all(s, e, slot, now);
+    recompute_dependents(s, e, slot, now, out, !backfill);
     return slot;
 }
 

@@ -136,7 +136,9 @@ int segments_create(segments *s, const engine *e, const segment_input *in, int64
 /* Replaces a segment's definition (the same checks as create; the name may stay its
  * own). Members are re-evaluated: people who now match and did not join, people who
  * no longer match leave; with backfill those are transitions (cause definition),
- * without they are in out marked silent. created_by and created_at stay. 404 for an unknown id. */
+ * without they are in out marked silent. The segments that name it (in, not_in),
+ * directly or through others, are re-evaluated too, their changes reported alike.
+ * created_by and created_at stay. 404 for an unknown id. */
 int segments_update(segments *s, const engine *e, const char *id, const segment_input *in, int64_t now,
                     int backfill, seg_transitions *out, segd_error *err);
 

@@ -307,6 +307,50 @@ static void test_update_with_and_without_backfill(void **state)
     seg_transitions_release(&out);
 }
 
+/* Editing a segment re-evaluates the segments that name it, directly or through
+ * another: their definitions stay, but what they read changed. Their changes are
+ * reported as the edit's are (here with backfill: logged, cause definition). */
+static void test_update_reaches_segments_that_name_it(void **state)
+{
+    fixture *f = *state;
+    char a_id[SEGMENT_ID_LEN + 1], b_id[SEGMENT_ID_LEN + 1], c_id[SEGMENT_ID_LEN + 1], text[128], buf[16];
+    seg_transitions out = { 0 };
+    int a = create(f, "Pro", "plan = \"pro\"", 0, a_id, &out);
+    snprintf(text, sizeof text, "in segment \"%s\"", a_id);
+    int b = create(f, "In Pro", text, 0, b_id, &out);
+    snprintf(text, sizeof text, "not in segment \"%s\"", b_id);
+    int c = create(f, "Not in In Pro", text, 0, c_id, &out);
+    members(f, b, buf);
+    assert_string_equal(buf, "02");
+    members(f, c, buf);
+    assert_string_equal(buf, "13");
+
+    filter_node *t = parse("plan = \"free\"");
+    segment_input in = { .name = "Pro", .filter = t };
+    segd_error err;
+    segd_error_clear(&err);
+    assert_int_equal(segments_update(f->s, f->e, a_id, &in, NOW + 1, 1, &out, &err), a);
+    filter_free(t);
+    members(f, a, buf);
+    assert_string_equal(buf, "13");
+    members(f, b, buf);
+    assert_string_equal(buf, "13");
+    members(f, c, buf);
+    assert_string_equal(buf, "02");
+    int per_slot[3] = { 0 };
+    for (size_t i = 0; i < out.n; i++) {
+        assert_int_equal(out.v[i].cause, SEG_CAUSE_DEFINITION);
+        assert_false(out.v[i].silent);
+        assert_int_equal(out.v[i].at, NOW + 1);
+        per_slot[out.v[i].segment == a ? 0 : out.v[i].segment == b ? 1 : 2]++;
+    }
+    assert_int_equal(per_slot[0], 4);
+    assert_int_equal(per_slot[1], 4);
+    assert_int_equal(per_slot[2], 4);
+    assert_int_equal(segments_check(f->s, f->e), 0);
+    seg_transitions_release(&out);
+}
+
 static void test_clock_and_snapshot(void **state)
 {
     fixture *f = *state;
@@ -565,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_in_dependency_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles_and_delete_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_with_and_without_backfill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_reaches_segments_that_name_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_and_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebind_and_attribute_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_preview_forget, setup, teardown),
