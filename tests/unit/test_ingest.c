@@ -290,6 +290,37 @@ static void test_created_at_cleared_survives_restart(void **state)
     assert_int_equal(created_at_of(f, "u1"), before);
 }
 
+/* Known bug, left to decide (run with SEGD_KNOWN_BUGS=1): numbers are stored as cJSON
+ * prints them, which checks its 15-digit form with a tolerance of about one unit in the
+ * last place, so 0.30000000000000004 is stored as 0.3 and 9007199254740992 as
+ * 9007199254740990: after a restart attributes and event properties are other numbers
+ * ("score in (0.30000000000000004)" loses its members). */
+static void test_numbers_survive_restart(void **state)
+{
+    fixture *f = *state;
+    if (!getenv("SEGD_KNOWN_BUGS")) skip();
+    ok(f, INGEST_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"score\":0.30000000000000004,\"big\":9007199254740992}}");
+    ok(f, INGEST_TRACK, "{\"userId\":\"u1\",\"event\":\"buy\",\"properties\":{\"amount\":0.30000000000000004}}");
+    for (int pass = 0; pass < 2; pass++) {
+        const engine *e = ingest_read_begin(f->ing);
+        person_id p = engine_person_by_user_id(e, "u1", 2);
+        segd_cell c;
+        assert_true(engine_attr_get(e, p, engine_attr_find(e, "score"), &c));
+        double score = c.number;
+        assert_true(engine_attr_get(e, p, engine_attr_find(e, "big"), &c));
+        double big = c.number;
+        int buy = engine_event_type_find(e, "buy");
+        assert_true(engine_event_prop_get(e, buy, 0, engine_prop_find(e, buy, "amount"), &c));
+        double amount = c.number;
+        ingest_read_end(f->ing);
+        assert_true(score == 0.30000000000000004);
+        assert_true(big == 9007199254740992.0);
+        assert_true(amount == 0.30000000000000004);
+        close_all(f);
+        open_all(f);
+    }
+}
+
 typedef struct writer_arg {
     fixture *f;
     int thread;
@@ -603,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_person_joins_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_at_cleared_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_loses_nothing_else, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_checked_ahead, setup, teardown),
