@@ -1353,7 +1353,7 @@ cJSON *filter_cell_json(const engine *e, const segd_cell *c)
     char buf[TIMEFMT_LEN];
     switch (c->type) {
     case SEGD_T_STRING: return cJSON_CreateString(engine_string(e, c->code, NULL));
-    case SEGD_T_NUMBER: return cJSON_CreateNumber(c->number);
+    case SEGD_T_NUMBER: return filter_number_json(c->number);
     case SEGD_T_BOOL: return cJSON_CreateBool(c->boolean);
     case SEGD_T_DATETIME: return cJSON_CreateString(timefmt_format(c->time_ms, buf));
     case SEGD_T_JSON: return cJSON_CreateRaw(engine_string(e, c->code, NULL));

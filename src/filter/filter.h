@@ -241,6 +241,16 @@ char *filter_duration_format(int64_t ms, char *buf);
 #define FILTER_NUMBER_LEN 40
 char *filter_format_number(double x, char *buf);
 
+/* x as a cJSON item that prints exactly (cJSON 1.7.15 prints "%1.15g" when it reads back
+ * within an epsilon, which can lose the last bits: such numbers become raw items holding
+ * filter_format_number's text). Every number segd prints to a client or the store goes
+ * through here. Never NULL. */
+cJSON *filter_number_json(double x);
+
+/* Replaces, in a parsed JSON tree, every number cJSON would not print exactly by such a
+ * raw item. Returns how many it replaced. */
+int filter_exact_numbers(cJSON *tree);
+
 /* on_day offsets: "+hh:mm" or "-hh:mm" (hh 00..23, mm 00..59). Returns 0 and sets
  * *minutes, or SEGD_EINVAL. filter_offset_format writes "+02:00" into buf of 8 bytes. */
 int filter_offset_parse(const char *s, size_t len, int32_t *minutes);

@@ -932,14 +932,41 @@ static void add(cJSON *obj, const char *key, cJSON *item)
     if (!cJSON_AddItemToObject(obj, key, must(item))) must(NULL);
 }
 
-/* cJSON 1.7.15 prints "%1.15g" when that reads back within an epsilon, which can lose
- * the last bit: such numbers become raw items holding the exact shortest text. */
-static cJSON *number_json(double x)
+/* 1 if cJSON prints x exactly ("%1.15g" reads back as x). */
+static int prints_exactly(double x)
 {
     char buf[FILTER_NUMBER_LEN];
     snprintf(buf, sizeof buf, "%1.15g", x);
-    if (strtod(buf, NULL) == x) return must(cJSON_CreateNumber(x));
+    return strtod(buf, NULL) == x;
+}
+
+cJSON *filter_number_json(double x)
+{
+    char buf[FILTER_NUMBER_LEN];
+    if (!isfinite(x) || prints_exactly(x)) return must(cJSON_CreateNumber(x));
     return must(cJSON_CreateRaw(filter_format_number(x, buf)));
+}
+
+int filter_exact_numbers(cJSON *tree)
+{
+    int n = 0;
+    for (cJSON *it = tree ? tree->child : NULL; it; it = it->next) {
+        if (cJSON_IsNumber(it) && isfinite(it->valuedouble) && !prints_exactly(it->valuedouble)) {
+            char buf[FILTER_NUMBER_LEN];
+            filter_format_number(it->valuedouble, buf);
+            it->type = cJSON_Raw | (it->type & cJSON_StringIsConst);
+            it->valuestring = xstrdup(buf);
+            n++;
+        } else if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            n += filter_exact_numbers(it);
+        }
+    }
+    return n;
+}
+
+static cJSON *number_json(double x)
+{
+    return filter_number_json(x);
 }
 
 static cJSON *time_json(int64_t ms)

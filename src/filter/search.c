@@ -241,7 +241,7 @@ char *filter_cursor_encode(const engine *e, const filter_sort *sorts, int n_sort
             continue;
         }
         switch (c.type) {
-        case SEGD_T_NUMBER: cJSON_AddItemToArray(arr, cJSON_CreateNumber(c.number)); break;
+        case SEGD_T_NUMBER: cJSON_AddItemToArray(arr, filter_number_json(c.number)); break;
         case SEGD_T_DATETIME: cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)c.time_ms)); break;
         case SEGD_T_BOOL: cJSON_AddItemToArray(arr, cJSON_CreateBool(c.boolean)); break;
         case SEGD_T_STRING: cJSON_AddItemToArray(arr, cJSON_CreateString(engine_string(e, c.code, NULL))); break;

@@ -650,6 +650,30 @@ static int drop_attribute(ingest *ing, int attr, const char *name)
     return rc;
 }
 
+/* After a trait set created_at: a value pins it; null unpins it, and created_at is
+ * again the oldest time known of the person: their oldest event (what a rebuild from
+ * the store computes too), then lowered by the message's own time as usual. */
+static void unpin_or_pin_created(ingest *ing, person_id id)
+{
+    segd_cell c;
+    if (engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c)) {
+        ingest_set_pinned(ing, id, 1);
+        return;
+    }
+    ingest_set_pinned(ing, id, 0);
+    size_t n = engine_person_events(ing->eng, id, NULL, 0);
+    if (!n) return;
+    engine_event_ref *refs = xmalloc(n * sizeof *refs);
+    engine_person_events(ing->eng, id, refs, n);
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (refs[i].time_ms < oldest) oldest = refs[i].time_ms;
+    free(refs);
+    segd_value v = {.type = SEGD_T_DATETIME, .time_ms = oldest};
+    engine_attr_set(ing->eng, id, ATTR_CREATED_AT, &v);
+    ingest_chg_attr(ing, ATTR_CREATED_AT);
+}
+
 static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item, touched *t)
 {
     int rc;
@@ -664,10 +688,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         }
         touch(t, id);
         if ((rc = apply_fields_to_person(ing, id, &m->traits))) return rc;
-        if (m->created_at_from_trait) {
-            segd_cell c;
-            ingest_set_pinned(ing, id, engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c));
-        }
+        if (m->created_at_from_trait) unpin_or_pin_created(ing, id);
         if (m->kind == INGEST_UPSERT) {
             /* a REST edit is not the person being seen: last_seen stays; a person it
              * creates was created now, unless the attributes say when */
@@ -685,10 +706,7 @@ static int apply_message(ingest *ing, ingest_op *op, ingest_msg *m, cJSON *item,
         id = ingest_find_person(ing->eng, m->key_by, m->key);
         touch(t, id);
         if ((rc = apply_fields_to_person(ing, id, &m->traits))) return rc;
-        if (m->created_at_from_trait) {
-            segd_cell c;
-            ingest_set_pinned(ing, id, engine_attr_get(ing->eng, id, ATTR_CREATED_AT, &c));
-        }
+        if (m->created_at_from_trait) unpin_or_pin_created(ing, id);
         if (m->n_tags_add || m->n_tags_remove)
             if ((rc = list_edit(ing, id, ATTR_TAGS, m->tags_add, m->n_tags_add, m->tags_remove, m->n_tags_remove)))
                 return rc;

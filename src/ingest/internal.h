@@ -69,6 +69,8 @@ typedef struct ingest_departed {
 typedef struct ingest_seg_slot {
     int64_t num;                  /* the segment's key in the store */
     int changed;                  /* members changed since the last checkpoint was written */
+    int silent;                   /* ... by a change the log does not hold (a definition's):
+                                     the checkpoint must be written in the same op */
 } ingest_seg_slot;
 
 /* What the op being applied changed, for the segments that read it. */

@@ -7,6 +7,7 @@
  * Runs in the requesting thread, so batches are normalised in parallel.
  */
 #include "internal.h"
+#include "../filter/filter.h"
 #include "../base/alloc.h"
 #include "../base/timefmt.h"
 
@@ -434,6 +435,9 @@ int ingest_print_props(cJSON *item, int kind, char **buf, size_t *cap, size_t at
     cJSON *props = item ? cJSON_GetObjectItemCaseSensitive(item, "properties") : NULL;
     cJSON *name = item && kind != INGEST_TRACK ? cJSON_GetObjectItemCaseSensitive(item, "name") : NULL;
     cJSON *copy = NULL;
+    /* stored exactly: cJSON would print some numbers to 15 digits (the values were taken
+     * from the tree already; only its printing changes) */
+    if (cJSON_IsObject(props)) filter_exact_numbers(props);
     if (name && cJSON_IsString(name) && (!props || !cJSON_GetObjectItemCaseSensitive(props, "name"))) {
         /* page / screen: the name is a property too */
         copy = props && cJSON_IsObject(props) ? cJSON_Duplicate(props, 1) : cJSON_CreateObject();

@@ -115,6 +115,7 @@ static int write_transitions(ingest *ing, const seg_transitions *t, int created)
         const seg_transition *x = &t->v[i];
         ingest_seg_slot *g = &ing->seg_slot[x->segment];
         g->changed = 1;
+        g->silent |= x->silent;
         if (!x->silent) {
             int64_t seq = 0;
             rc = store_transition_add(ing->st, g->num, x->person, public_id_of(ing, x->person), (int)x->dir, x->at,
@@ -141,7 +142,20 @@ static int store_checkpoint(ingest *ing, int slot)
     void *bytes = segments_members_serialize(ing->segs, slot, &len);
     int rc = store_segment_members_put(ing->st, ing->seg_slot[slot].num, bytes, len, ing->last_seq);
     free(bytes);
-    if (rc == 0) ing->seg_slot[slot].changed = 0;
+    if (rc == 0) ing->seg_slot[slot].changed = ing->seg_slot[slot].silent = 0;
+    return rc;
+}
+
+/* Writes the checkpoint of every segment a definition changed silently (the edited one,
+ * and the segments that name it): their log does not hold those changes. */
+static int checkpoint_silent(ingest *ing)
+{
+    int rc = 0;
+    for (int slot = 0; slot < segments_slots(ing->segs) && rc == 0; slot++) {
+        segment_view v;
+        if ((size_t)slot < ing->seg_slot_cap && ing->seg_slot[slot].silent && segments_view(ing->segs, slot, &v))
+            rc = store_checkpoint(ing, slot);
+    }
     return rc;
 }
 
@@ -380,7 +394,7 @@ static void set_num(ingest *ing, int slot, int64_t num)
     size_t old = ing->seg_slot_cap;
     ing->seg_slot = xgrow(ing->seg_slot, sizeof *ing->seg_slot, &ing->seg_slot_cap, (size_t)slot + 1, 16);
     memset(ing->seg_slot + old, 0, (ing->seg_slot_cap - old) * sizeof *ing->seg_slot);
-    ing->seg_slot[slot] = (ingest_seg_slot){ num, 0 };
+    ing->seg_slot[slot] = (ingest_seg_slot){ num, 0, 0 };
 }
 
 static int put_definition(ingest *ing, int slot)
@@ -493,6 +507,7 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
         rc = put_definition(ing, slot);
         if (rc == 0) rc = write_transitions(ing, &out, 1);
         if (rc == 0) rc = store_checkpoint(ing, slot);
+        if (rc == 0) rc = checkpoint_silent(ing);
         if (rc == 0) rc = store_snapshot(ing, slot);
         if (rc == 0) rc = history_point(ing, slot, now, 2);
         break;
@@ -529,6 +544,7 @@ int ingest_segment_op(ingest *ing, ingest_op *op, ingest_msg *m)
         rc = put_definition(ing, slot);
         if (rc == 0) rc = write_transitions(ing, &out, 0);
         if (rc == 0) rc = store_checkpoint(ing, slot);
+        if (rc == 0) rc = checkpoint_silent(ing);
         break;
     }
     case INGEST_SEG_DELETE: {

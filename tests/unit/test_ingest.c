@@ -274,31 +274,27 @@ static int64_t created_at_of(fixture *f, const char *user_id)
     return t;
 }
 
-/* Known bug, left to decide (run with SEGD_KNOWN_BUGS=1): "createdAt": null clears the
- * pin and created_at, and the message's own time becomes created_at; a rebuild from
- * the store then takes the oldest of the stored value and the person's event times, so
- * after a restart created_at (and every segment reading it) is another. */
+/* "createdAt": null unpins created_at: it is again the oldest time known of the person
+ * (their oldest event, then lowered by messages), the same as a rebuild from the store
+ * computes, so a restart keeps it (and every segment reading it). */
 static void test_created_at_cleared_survives_restart(void **state)
 {
     fixture *f = *state;
-    if (!getenv("SEGD_KNOWN_BUGS")) skip();
     ok(f, INGEST_TRACK, "{\"userId\":\"u1\",\"event\":\"view\",\"timestamp\":\"2026-01-01T00:00:00Z\"}");
     ok(f, INGEST_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"createdAt\":null},\"timestamp\":\"2026-03-01T00:00:00Z\"}");
     int64_t before = created_at_of(f, "u1");
+    assert_int_equal(before, 1767225600000LL);      /* the event of 2026-01-01 */
     close_all(f);
     open_all(f);
     assert_int_equal(created_at_of(f, "u1"), before);
 }
 
-/* Known bug, left to decide (run with SEGD_KNOWN_BUGS=1): numbers are stored as cJSON
- * prints them, which checks its 15-digit form with a tolerance of about one unit in the
- * last place, so 0.30000000000000004 is stored as 0.3 and 9007199254740992 as
- * 9007199254740990: after a restart attributes and event properties are other numbers
- * ("score in (0.30000000000000004)" loses its members). */
+/* Numbers are stored exactly: cJSON alone prints its 15-digit form when that reads back
+ * within a tolerance, which stored 0.30000000000000004 as 0.3 and 9007199254740992 as
+ * 9007199254740990 (after a restart "score in (0.30000000000000004)" lost its members). */
 static void test_numbers_survive_restart(void **state)
 {
     fixture *f = *state;
-    if (!getenv("SEGD_KNOWN_BUGS")) skip();
     ok(f, INGEST_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"score\":0.30000000000000004,\"big\":9007199254740992}}");
     ok(f, INGEST_TRACK, "{\"userId\":\"u1\",\"event\":\"buy\",\"properties\":{\"amount\":0.30000000000000004}}");
     for (int pass = 0; pass < 2; pass++) {
