@@ -63,8 +63,23 @@ struct segments {
     size_t cap;
     int *order;                    /* live slots, every segment after those it reads */
     int n_order;
-    due_entry *heap;               /* min-heap by moment */
-    size_t n_heap, heap_cap;
+    /* the clock's calendar: a ring of buckets of 2^DUE_SHIFT ms (bucket id = moment >>
+     * DUE_SHIFT) covering DUE_RING buckets from base_id on, with a bit per non-empty
+     * bucket; moments beyond the ring wait in `far`. Scheduling appends to a bucket; the
+     * clock sorts one bucket at a time and takes its entries in moment order. Entries a
+     * later schedule replaced stay until their bucket is reached (stale: due[] says). */
+    struct due_bucket { due_entry *v; uint32_t n, cap; } *ring;
+    uint64_t *ring_bits;           /* DUE_RING bits: bucket non-empty */
+    int64_t base_id;
+    int64_t max_id;                /* no ring entry has a larger bucket id */
+    due_entry *far;
+    size_t n_far, far_cap;
+    uint64_t n_entries;            /* in the ring and far, stale ones included */
+    /* the bucket the clock is taking entries from: a heap, so that moments scheduled
+     * into it meanwhile come out in order too */
+    int64_t run_id;                /* INT64_MIN: none */
+    due_entry *run;
+    size_t n_run, run_cap;
     filter_cache *cache;           /* event metrics shared by the segments re-checked for one
                                       person at one moment; reset whenever the engine may
                                       have changed */
@@ -158,13 +173,15 @@ static void slot_release(segment *g)
     memset(g, 0, sizeof *g);
 }
 
+static void ring_free(segments *s);
+
 void segments_free(segments *s)
 {
     if (!s) return;
     for (int i = 0; i < s->n; i++) slot_release(&s->v[i]);
     free(s->v);
     free(s->order);
-    free(s->heap);
+    ring_free(s);
     free(s->by_id);
     free(s->attr_off);
     free(s->attr_pos);
@@ -346,66 +363,186 @@ filter_resolver segments_resolver(segments *s)
     return (filter_resolver){ s, resolver_check, resolver_members, resolver_is_member };
 }
 
-/* ---- the clock's heap ---- */
+/* ---- the clock's calendar ---- */
 
-static void heap_push(segments *s, due_entry x)
+#define DUE_SHIFT 16               /* buckets of 65.5 s */
+#define DUE_RING (1u << 18)        /* about 6 months of buckets */
+
+static void ring_init(segments *s)
 {
-    s->heap = xgrow(s->heap, sizeof *s->heap, &s->heap_cap, s->n_heap + 1, 256);
-    size_t i = s->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (s->heap[parent].moment <= x.moment) break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = x;
+    if (s->ring) return;
+    s->ring = xcalloc(DUE_RING, sizeof *s->ring);
+    s->ring_bits = xcalloc(DUE_RING / 64, sizeof *s->ring_bits);
+    s->base_id = INT64_MIN;
+    s->run_id = INT64_MIN;
 }
 
-/* Places x at hole i of a heap of n entries, moving smaller children up. */
-static void sift_down(due_entry *heap, size_t n, size_t i, due_entry x)
+static void entry_push(due_entry **v, size_t *n, size_t *cap, due_entry x)
 {
+    *v = xgrow(*v, sizeof **v, cap, *n + 1, 64);
+    (*v)[(*n)++] = x;
+}
+
+/* Min-heap on (moment) for the bucket being run. */
+static void run_push(segments *s, due_entry x)
+{
+    s->run = xgrow(s->run, sizeof *s->run, &s->run_cap, s->n_run + 1, 256);
+    size_t i = s->n_run++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->run[parent].moment <= x.moment) break;
+        s->run[i] = s->run[parent];
+        i = parent;
+    }
+    s->run[i] = x;
+}
+
+static due_entry run_pop(segments *s)
+{
+    due_entry top = s->run[0], x = s->run[--s->n_run];
+    size_t i = 0, n = s->n_run;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         int64_t mv = x.moment;
-        if (l < n && heap[l].moment < mv) { m = l; mv = heap[l].moment; }
-        if (r < n && heap[r].moment < mv) m = r;
+        if (l < n && s->run[l].moment < mv) { m = l; mv = s->run[l].moment; }
+        if (r < n && s->run[r].moment < mv) m = r;
         if (m == i) break;
-        heap[i] = heap[m];
+        s->run[i] = s->run[m];
         i = m;
     }
-    heap[i] = x;
-}
-
-static due_entry heap_pop(segments *s)
-{
-    due_entry top = s->heap[0], last = s->heap[--s->n_heap];
-    if (s->n_heap) sift_down(s->heap, s->n_heap, 0, last);
+    if (n) s->run[i] = x;
     return top;
 }
 
-static void heapify(segments *s);
+/* Files an entry: into the running bucket's heap, the ring, or far. */
+static void due_add(segments *s, due_entry x)
+{
+    ring_init(s);
+    int64_t id = x.moment >> DUE_SHIFT;
+    s->n_entries++;
+    if (id == s->run_id) {
+        run_push(s, x);
+        return;
+    }
+    if (s->base_id == INT64_MIN) s->base_id = s->max_id = id;
+    if (id < s->base_id) {
+        /* earlier than every bucket (a clock set back): the ring starts there if it
+         * still spans its latest entry, else the first bucket takes it */
+        if (s->max_id - id < (int64_t)DUE_RING) s->base_id = id;
+        else id = s->base_id;
+    }
+    if (id >= s->base_id + (int64_t)DUE_RING) {
+        entry_push(&s->far, &s->n_far, &s->far_cap, x);
+        return;
+    }
+    uint32_t k = (uint32_t)(id & (DUE_RING - 1));
+    struct due_bucket *b = &s->ring[k];
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->v = xrealloc(b->v, b->cap * sizeof *b->v);
+    }
+    b->v[b->n++] = x;
+    s->ring_bits[k / 64] |= 1ULL << (k % 64);
+    if (id > s->max_id) s->max_id = id;
+}
+
+/* The first non-empty bucket id from base_id on, or INT64_MAX. */
+static int64_t first_bucket(const segments *s)
+{
+    if (!s->ring || s->base_id == INT64_MIN) return INT64_MAX;
+    uint32_t start = (uint32_t)(s->base_id & (DUE_RING - 1));
+    for (uint32_t step = 0; step <= DUE_RING; step += 64) {
+        /* the 64 buckets from base_id + step on, in ring order */
+        uint32_t k = (start + step) & (DUE_RING - 1), w = k / 64, off = k % 64;
+        uint64_t bits = s->ring_bits[w] >> off;
+        if (off) bits |= s->ring_bits[(w + 1) % (DUE_RING / 64)] << (64 - off);
+        if (step + 64 > DUE_RING) bits &= (1ULL << (DUE_RING - step)) - 1;
+        if (bits) return s->base_id + step + __builtin_ctzll(bits);
+    }
+    return INT64_MAX;
+}
+
+/* Moves base_id on to id (nothing before it is left) and far entries into the ring. */
+static void advance(segments *s, int64_t id)
+{
+    if (id <= s->base_id) return;
+    s->base_id = id;
+    due_entry *far = s->far;
+    size_t n = s->n_far;
+    s->far = NULL;
+    s->n_far = s->far_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        s->n_entries--;
+        due_add(s, far[i]);
+    }
+    free(far);
+}
+
+static int entry_current(const segments *s, due_entry x)
+{
+    const segment *g = &s->v[x.slot];
+    return g->live && g->due && x.person < g->due_cap && g->due[x.person] == x.moment;
+}
 
 /* Drops stale entries once they outnumber the current ones (writes re-schedule people
  * without removing their old entries). */
-static void heap_trim(segments *s)
+static void due_trim(segments *s)
 {
     uint64_t current = 0;
     for (int i = 0; i < s->n; i++) current += s->v[i].live ? s->v[i].n_due : 0;
-    if (s->n_heap < 1024 || s->n_heap <= 2 * current) return;
-    size_t k = 0;
-    for (size_t i = 0; i < s->n_heap; i++) {
-        due_entry x = s->heap[i];
-        const segment *g = &s->v[x.slot];
-        if (g->live && g->due && x.person < g->due_cap && g->due[x.person] == x.moment) s->heap[k++] = x;
-    }
-    s->n_heap = k;
-    heapify(s);
+    if (!s->ring || s->n_entries < 4096 || s->n_entries <= 2 * current) return;
+    s->n_entries = 0;
+    for (uint32_t w = 0; w < DUE_RING / 64; w++)
+        for (uint64_t bits = s->ring_bits[w]; bits; bits &= bits - 1) {
+            uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            struct due_bucket *b = &s->ring[k];
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < b->n; i++)
+                if (entry_current(s, b->v[i])) b->v[m++] = b->v[i];
+            b->n = m;
+            s->n_entries += m;
+            if (!m) {
+                s->ring_bits[w] &= ~(1ULL << (k % 64));
+                free(b->v);
+                b->v = NULL;
+                b->cap = 0;
+            }
+        }
+    size_t m = 0;
+    for (size_t i = 0; i < s->n_far; i++)
+        if (entry_current(s, s->far[i])) s->far[m++] = s->far[i];
+    s->n_far = m;
+    s->n_entries += m;
 }
 
-/* Restores the heap order after entries were removed from the middle. */
-static void heapify(segments *s)
+/* Removes every entry of a slot now (its slot may be reused). */
+static void due_forget_slot(segments *s, int slot)
 {
-    for (size_t i = s->n_heap / 2; i-- > 0;) sift_down(s->heap, s->n_heap, i, s->heap[i]);
+    if (!s->ring) return;
+    for (uint32_t w = 0; w < DUE_RING / 64; w++)
+        for (uint64_t bits = s->ring_bits[w]; bits; bits &= bits - 1) {
+            struct due_bucket *b = &s->ring[w * 64 + (uint32_t)__builtin_ctzll(bits)];
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < b->n; i++)
+                if (b->v[i].slot != slot) b->v[m++] = b->v[i];
+            s->n_entries -= b->n - m;
+            b->n = m;
+        }
+    size_t m = 0;
+    for (size_t i = 0; i < s->n_far; i++)
+        if (s->far[i].slot != slot) s->far[m++] = s->far[i];
+    s->n_entries -= s->n_far - m;
+    s->n_far = m;
+}
+
+static void ring_free(segments *s)
+{
+    if (s->ring)
+        for (uint32_t k = 0; k < DUE_RING; k++) free(s->ring[k].v);
+    free(s->ring);
+    free(s->ring_bits);
+    free(s->far);
+    free(s->run);
 }
 
 /* Sets (moment INT64_MAX: clears) the person's next re-check of a timed slot. */
@@ -425,7 +562,7 @@ static void schedule(segments *s, int slot, person_id p, int64_t moment)
     if (had == moment) return;
     g->n_due += (moment != INT64_MAX) - (had != INT64_MAX);
     g->due[p] = moment;
-    if (moment != INT64_MAX) heap_push(s, (due_entry){ moment, p, slot });
+    if (moment != INT64_MAX) due_add(s, (due_entry){ moment, p, slot });
 }
 
 
@@ -452,13 +589,22 @@ static void schedule_all(segments *s, const engine *e, int slot, int64_t now)
     for (person_id p = 0; p < limit; p++)
         if (moments[p] != INT64_MAX) schedule(s, slot, p, moments[p]);
     free(moments);
-    heap_trim(s);
+    due_trim(s);
 }
 
 int64_t segments_next_due(const segments *s)
 {
-    /* stale entries may sit on top; they only make the caller wake early */
-    return s->n_heap ? s->heap[0].moment : INT64_MAX;
+    /* the earliest entry of the first bucket (stale ones only make the caller wake early) */
+    int64_t id = first_bucket(s);
+    int64_t next = s->n_run ? s->run[0].moment : INT64_MAX;
+    if (id != INT64_MAX) {
+        const struct due_bucket *b = &s->ring[id & (DUE_RING - 1)];
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->v[i].moment < next) next = b->v[i].moment;
+    }
+    for (size_t i = 0; i < s->n_far && id == INT64_MAX; i++)
+        if (s->far[i].moment < next) next = s->far[i].moment;
+    return next;
 }
 
 uint64_t segments_scheduled(const segments *s)
@@ -1105,13 +1251,7 @@ int segments_delete(segments *s, const char *id, segd_error *err)
     pm_set_all(s, slot, s->v[slot].members, 0);   /* the slot may be reused */
     slot_release(&s->v[slot]);
     index_ids(s);
-    size_t k = 0;   /* the slot may be reused: its heap entries go now */
-    for (size_t i = 0; i < s->n_heap; i++)
-        if (s->heap[i].slot != slot) s->heap[k++] = s->heap[i];
-    if (k != s->n_heap) {
-        s->n_heap = k;
-        heapify(s);
-    }
+    due_forget_slot(s, slot);   /* the slot may be reused: its entries go now */
     int cycle_at;
     rebuild_order(s, &cycle_at);   /* removing a node cannot make a cycle */
     return 0;
@@ -1207,20 +1347,50 @@ void segments_recompute_all(segments *s, const engine *e, int64_t now, seg_cause
 size_t segments_run_due(segments *s, const engine *e, int64_t now, seg_transitions *out)
 {
     size_t ran = 0;
-    while (s->n_heap && s->heap[0].moment <= now) {
-        due_entry x = heap_pop(s);
-        segment *g = &s->v[x.slot];
-        if (!g->live || x.person >= g->due_cap || g->due[x.person] != x.moment) continue;   /* stale */
-        g->due[x.person] = INT64_MAX;
-        g->n_due--;
-        int slot = x.slot;
-        seg_change what = { .slots = &slot, .n_slots = 1 };
-        /* as of the moment itself: the flip is recorded when it happened, not when the
-         * clock got round to it; the next moment is scheduled from there */
-        segments_person_changed(s, e, x.person, &what, x.moment, SEG_CAUSE_CLOCK, out);
-        ran++;
+    int64_t now_id = now >> DUE_SHIFT;
+    for (;;) {
+        int64_t id = first_bucket(s);
+        if (id == INT64_MAX && s->n_far) {            /* only far entries: bring the ring to them */
+            int64_t lo = INT64_MAX;
+            for (size_t i = 0; i < s->n_far; i++)
+                if ((s->far[i].moment >> DUE_SHIFT) < lo) lo = s->far[i].moment >> DUE_SHIFT;
+            if (lo > now_id) break;
+            advance(s, lo);
+            continue;
+        }
+        if (id == INT64_MAX || id > now_id) break;
+        /* take the bucket as a heap; what is scheduled into it meanwhile joins the heap */
+        uint32_t k = (uint32_t)(id & (DUE_RING - 1));
+        struct due_bucket *b = &s->ring[k];
+        s->run_id = id;
+        for (uint32_t i = 0; i < b->n; i++) run_push(s, b->v[i]);
+        b->n = 0;
+        s->ring_bits[k / 64] &= ~(1ULL << (k % 64));
+        advance(s, id);
+        while (s->n_run && s->run[0].moment <= now) {
+            due_entry x = run_pop(s);
+            s->n_entries--;
+            segment *g = &s->v[x.slot];
+            if (!entry_current(s, x)) continue;   /* stale */
+            g->due[x.person] = INT64_MAX;
+            g->n_due--;
+            int slot = x.slot;
+            seg_change what = { .slots = &slot, .n_slots = 1 };
+            /* as of the moment itself: the flip is recorded when it happened, not when the
+             * clock got round to it; the next moment is scheduled from there */
+            segments_person_changed(s, e, x.person, &what, x.moment, SEG_CAUSE_CLOCK, out);
+            ran++;
+        }
+        /* what is left of the bucket (after now) goes back to it */
+        s->run_id = INT64_MIN;
+        size_t left = s->n_run;
+        s->n_run = 0;
+        s->n_entries -= left;
+        for (size_t i = 0; i < left; i++) due_add(s, s->run[i]);
+        if (left) break;                           /* the rest is after now */
     }
-    heap_trim(s);
+    if (s->ring && now_id > s->base_id && first_bucket(s) > now_id) advance(s, now_id);
+    due_trim(s);
     return ran;
 }
 
