@@ -1199,86 +1199,75 @@ static uint32_t lower_bound(const int64_t *times, uint32_t n, int64_t t)
     return lo;
 }
 
+/* A metric being added up over the events that count. */
+typedef struct metric_run {
+    acc a;
+    uint32_t events;
+    uint64_t *keys;                /* count_distinct: the values' keys */
+    size_t n_keys, keys_cap;
+} metric_run;
+
+/* Adds the event at row (time t) of n's type to the metric. */
+static void metric_take(metric_run *m, const engine *e, const filter_node *n, uint32_t row, int64_t t)
+{
+    m->events++;
+    if (n->fn == FFN_COUNT) {
+        m->a.count++;
+    } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
+        acc_add_time(&m->a, t);
+    } else {
+        segd_cell v;
+        if (!engine_event_prop_get(e, n->index, row, n->metric_prop, &v)) return;
+        if (n->fn == FFN_COUNT_DISTINCT) {
+            m->keys = xgrow(m->keys, sizeof *m->keys, &m->keys_cap, m->n_keys + 1, 16);
+            m->keys[m->n_keys++] = distinct_key(&v);
+        } else if (v.type == SEGD_T_NUMBER) {
+            acc_add_number(&m->a, v.number);
+        }
+    }
+}
+
+static void metric_finish(metric_run *m, acc *out, uint32_t *distinct_out, uint32_t *events_out)
+{
+    uint32_t distinct = 0;
+    if (m->n_keys) qsort(m->keys, m->n_keys, sizeof *m->keys, cmp_u64);
+    for (size_t i = 0; i < m->n_keys; i++)
+        if (i == 0 || m->keys[i] != m->keys[i - 1]) distinct++;
+    free(m->keys);
+    *out = m->a;
+    *distinct_out = distinct;
+    *events_out = m->events;
+}
+
 static void event_metric_compute(const filter_env *env, const filter_node *n, person_id id, acc *out,
                                  uint32_t *distinct_out, uint32_t *events_out)
 {
     const engine *e = env->e;
+    int64_t lo, hi;
+    window_range(n, env->now_ms, &lo, &hi);
+    metric_run m = { 0 };
     const rows_entry *cached = env->cache && n->rows_key ? cached_rows(env, n, id) : NULL;
     if (cached) {
         /* the window is a range of the person's matching events by time */
-        int64_t lo, hi;
-        window_range(n, env->now_ms, &lo, &hi);
         uint32_t from = lo == INT64_MIN ? 0 : lower_bound(cached->times, cached->n, lo);
         uint32_t to = hi == INT64_MAX ? cached->n : lower_bound(cached->times, cached->n, hi + 1);
-        acc a = { 0 };
-        uint32_t events = to > from ? to - from : 0;
-        uint64_t *keys = NULL;
-        size_t n_keys = 0, keys_cap = 0;
         if (n->fn == FFN_COUNT) {
-            a.count = events;
+            m.events = m.a.count = to > from ? to - from : 0;
         } else {
-            for (uint32_t i = from; i < to; i++) {
-                if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
-                    acc_add_time(&a, cached->times[i]);
-                    continue;
-                }
-                segd_cell v;
-                if (!engine_event_prop_get(e, n->index, cached->rows[i], n->metric_prop, &v)) continue;
-                if (n->fn == FFN_COUNT_DISTINCT) {
-                    keys = xgrow(keys, sizeof *keys, &keys_cap, n_keys + 1, 16);
-                    keys[n_keys++] = distinct_key(&v);
-                } else if (v.type == SEGD_T_NUMBER) {
-                    acc_add_number(&a, v.number);
-                }
-            }
+            for (uint32_t i = from; i < to; i++) metric_take(&m, e, n, cached->rows[i], cached->times[i]);
         }
-        uint32_t distinct = 0;
-        if (n_keys) qsort(keys, n_keys, sizeof *keys, cmp_u64);
-        for (size_t i = 0; i < n_keys; i++)
-            if (i == 0 || keys[i] != keys[i - 1]) distinct++;
-        free(keys);
-        *out = a;
-        *distinct_out = distinct;
-        *events_out = events;
-        return;
-    }
-    int type = n->index;
-    const uint32_t *prevs = engine_event_prevs(e, type);
-    const int64_t *times = engine_event_times(e, type);
-    int64_t lo, hi;
-    window_range(n, env->now_ms, &lo, &hi);
-    acc a = { 0 };
-    uint32_t events = 0;
-    uint64_t *keys = NULL;
-    size_t n_keys = 0, keys_cap = 0;
-    for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
-        int64_t t = times[row];
-        if (t < lo || t > hi) continue;
-        if (n->where && !match_row(env, n->where, type, row)) continue;
-        events++;
-        if (n->fn == FFN_COUNT) {
-            a.count++;
-        } else if (n->fn == FFN_FIRST_AT || n->fn == FFN_LAST_AT) {
-            acc_add_time(&a, t);
-        } else {
-            segd_cell v;
-            if (!engine_event_prop_get(e, type, row, n->metric_prop, &v)) continue;
-            if (n->fn == FFN_COUNT_DISTINCT) {
-                keys = xgrow(keys, sizeof *keys, &keys_cap, n_keys + 1, 16);
-                keys[n_keys++] = distinct_key(&v);
-            } else if (v.type == SEGD_T_NUMBER) {
-                acc_add_number(&a, v.number);
-            }
+    } else {
+        int type = n->index;
+        const uint32_t *prevs = engine_event_prevs(e, type);
+        const int64_t *times = engine_event_times(e, type);
+        for (uint32_t row = engine_person_event_newest(e, id, type); row != ENGINE_NO_ROW; row = prevs[row]) {
+            int64_t t = times[row];
+            if (t < lo || t > hi) continue;
+            if (n->where && !match_row(env, n->where, type, row)) continue;
+            metric_take(&m, e, n, row, t);
         }
     }
-    uint32_t distinct = 0;
-    if (n_keys) qsort(keys, n_keys, sizeof *keys, cmp_u64);
-    for (size_t i = 0; i < n_keys; i++)
-        if (i == 0 || keys[i] != keys[i - 1]) distinct++;
-    free(keys);
-    *out = a;
-    *distinct_out = distinct;
-    *events_out = events;
+    metric_finish(&m, out, distinct_out, events_out);
 }
 
 static int match_event(const filter_env *env, const filter_node *n, person_id id)
