@@ -11,8 +11,11 @@
  * writer is the bound): once with no segments, then after defining SEGMENTS segments
  * (the templates of bench/world.h, timed too), so that every message re-checks the
  * segments that read what it changed and stores the transitions with it.
+ * After each stream, LIVE / 10 new people sign up (an identify each): a new person is
+ * checked against every segment, since they may match what reads nothing they sent.
  * Prints a markdown table: messages per second off and on, the ratio (goal: no more than
- * 2x slower), transitions written, and the time to define the segments.
+ * 2x slower), new people per second off and on, transitions written, and the time to
+ * define the segments.
  *
  * usage: segments_ingest PEOPLE HISTORY LIVE [SEGMENTS] [DIR]
  */
@@ -156,6 +159,31 @@ static uint64_t load_world(ingest *ing, uint32_t people, uint64_t events, int64_
     return sent;
 }
 
+/* New people signing up (timed by the caller): an identify each, user ids from `first` on. */
+static uint64_t new_people(ingest *ing, uint32_t first, uint32_t n)
+{
+    cJSON *batch = cJSON_CreateArray();
+    int k = 0;
+    uint64_t sent = 0;
+    char buf[64];
+    char ts[TIMEFMT_LEN];
+    for (uint32_t i = first; i < first + n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "type", "identify");
+        snprintf(buf, sizeof buf, "user-%07u", i);
+        cJSON_AddStringToObject(m, "userId", buf);
+        cJSON_AddStringToObject(m, "timestamp", timefmt_format(timefmt_now_ms(), ts));
+        cJSON *t = cJSON_AddObjectToObject(m, "traits");
+        cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
+        cJSON_AddStringToObject(t, "country", COUNTRIES[rnd() % 10]);
+        cJSON_AddItemToArray(batch, m);
+        if (++k == BATCH) send(ing, &batch, &k, &sent);
+    }
+    send(ing, &batch, &k, &sent);
+    cJSON_Delete(batch);
+    return sent;
+}
+
 /* The live stream (timed by the caller): tracks and some identifies, timestamped now. */
 static uint64_t live(ingest *ing, uint32_t people, uint64_t messages)
 {
@@ -211,10 +239,15 @@ int main(int argc, char **argv)
     uint64_t loaded = load_world(ing, people, history, timefmt_now_ms());
     fprintf(stderr, "loaded %" PRIu64 " messages in %.1f s\n", loaded, now_s() - t0);
 
+    uint32_t n_new = (uint32_t)(n_live / 10);
     t0 = now_s();
     uint64_t off_n = live(ing, people, n_live);
     double off_s = now_s() - t0;
-    fprintf(stderr, "no segments: %" PRIu64 " messages in %.1f s\n", off_n, off_s);
+    t0 = now_s();
+    new_people(ing, people, n_new);
+    double off_new_s = now_s() - t0;
+    fprintf(stderr, "no segments: %" PRIu64 " messages in %.1f s, %u new people in %.1f s\n", off_n, off_s, n_new,
+            off_new_s);
 
     t0 = now_s();
     define_segments(ing, n_segments);
@@ -227,7 +260,11 @@ int main(int argc, char **argv)
     uint64_t on_n = live(ing, people, n_live);
     double on_s = now_s() - t0;
     ingest_get_stats(ing, &after);
-    fprintf(stderr, "%d segments: %" PRIu64 " messages in %.1f s\n", n_segments, on_n, on_s);
+    t0 = now_s();
+    new_people(ing, people + n_new, n_new);
+    double on_new_s = now_s() - t0;
+    fprintf(stderr, "%d segments: %" PRIu64 " messages in %.1f s, %u new people in %.1f s\n", n_segments, on_n, on_s,
+            n_new, on_new_s);
     ingest_close(ing);
     store_close(st);
     nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -239,7 +276,10 @@ int main(int argc, char **argv)
     printf("| no segments | %.0f messages/s | |\n", r_off);
     printf("| %d segments maintained | %.0f messages/s | |\n", n_segments, r_on);
     printf("| slowdown | %.2fx | <= 2x |\n", r_off / r_on);
-    printf("| transitions stored per message | %.2f | |\n",
+    printf("| new people (an identify each), no segments | %.0f people/s | |\n", n_new / off_new_s);
+    printf("| new people, %d segments (each checked against every segment) | %.0f people/s | |\n", n_segments,
+           n_new / on_new_s);
+    printf("| transitions stored per live message | %.2f | |\n",
            (double)(after.segment_transitions - before.segment_transitions) / (double)on_n);
     printf("| defining the %d segments (evaluate, store checkpoints) | %.2f s | |\n", n_segments, define_s);
     return 0;
