@@ -1335,6 +1335,48 @@ int filter_match(const filter_node *n, const filter_env *env, person_id id)
     return match_node(env, n, id);
 }
 
+int filter_match_blank(const filter_node *n, const filter_env *env, int (*blank_member)(void *ctx, const char *id, int cached),
+                       void *ctx)
+{
+    switch (n->kind) {
+    case FILTER_AND:
+        for (uint32_t i = 0; i < n->n_children; i++)
+            if (!filter_match_blank(n->children[i], env, blank_member, ctx)) return 0;
+        return 1;
+    case FILTER_OR:
+        for (uint32_t i = 0; i < n->n_children; i++)
+            if (filter_match_blank(n->children[i], env, blank_member, ctx)) return 1;
+        return 0;
+    case FILTER_NOT:
+        return !filter_match_blank(n->children[0], env, blank_member, ctx);
+    case FILTER_ATTRIBUTE: {
+        segd_cell v;
+        memset(&v, 0, sizeof v);      /* what engine_attr_get gives for a missing value */
+        cond c;
+        cond_init(&c, n, n->type, env);
+        int m = cond_match_cell(&c, &v);
+        cond_release(&c);
+        return m == 1;
+    }
+    case FILTER_EVENT: {
+        acc a = { 0 };                /* a metric over no events */
+        cond c;
+        cond_init(&c, n, n->type, env);
+        int m = metric_matches(&c, n->fn, &a, 0);
+        cond_release(&c);
+        return m == 1;
+    }
+    case FILTER_BUCKET:
+        return 0;                     /* no user_id: in no bucket */
+    case FILTER_SEGMENT: {
+        int m = blank_member(ctx, n->name, n->op == FOP_IN_CACHED);
+        return n->op == FOP_NOT_IN ? !m : m;
+    }
+    default:
+        return 0;
+    }
+}
+
 /* ---- explain ---- */
 
 cJSON *filter_cell_json(const engine *e, const segd_cell *c)

@@ -342,6 +342,14 @@ int filter_eval(const filter_node *n, const filter_env *env, uint64_t *out);
  * for a person who does not exist) or a negative resolver code. */
 int filter_match(const filter_node *n, const filter_env *env, person_id id);
 
+/* Whether a person with no attributes and no events would match a bound tree: every
+ * attribute missing, every metric over no events, in no bucket; a segment condition asks
+ * blank_member(ctx, id, cached) for that segment's own answer. Such a person matches at
+ * any time or none. What segments use to know which segments a new person can join
+ * without sending anything they read ("not did(purchase)", "plan is not set"). */
+int filter_match_blank(const filter_node *n, const filter_env *env, int (*blank_member)(void *ctx, const char *id, int cached),
+                       void *ctx);
+
 /* ---- time (eval.c): when answers change with no new data ---- */
 
 /* 1 if the answer of tree n can change with time alone: it holds more_than_ago or

@@ -182,7 +182,7 @@ int ingest_segments_after_op(ingest *ing, int64_t now)
     /* a new person may match a segment that reads nothing they were sent ("and()", "not
      * did(purchase)", "count(x) <= 3", "not in segment S"): they are checked against all */
     seg_change new_person = what;
-    new_person.all = 1;
+    new_person.created = 1;
     seg_transitions out = { 0 };
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

@@ -43,6 +43,7 @@ typedef struct segment {
     size_t n_all_segs;
     uint64_t shape;                /* a hash of the filter as written: segments with the same
                                       filter share one answer per person and moment */
+    int blank;                     /* a person with no attributes and no events matches */
     /* the clock: time-relative filters only */
     int timed;
     int64_t *due;                  /* per person: the scheduled moment, INT64_MAX none */
@@ -92,6 +93,8 @@ struct segments {
     int *type_off, *type_pos, n_type_index;
     int *seg_off, *seg_pos;
     int *pos_of;                   /* slot -> its position in order */
+    uint64_t *blank_pos;           /* order positions of the segments a blank person matches */
+    int blanks_stale;              /* the order changed since blank_pos was computed */
     /* answers of one segments_person_changed call by filter shape (open addressing,
      * entries of older calls told apart by gen) */
     struct shape_memo { uint64_t shape; uint32_t gen; int is; int64_t moment; } *memo;
@@ -191,6 +194,7 @@ void segments_free(segments *s)
     free(s->seg_pos);
     free(s->pos_of);
     free(s->memo);
+    free(s->blank_pos);
     free(s->pm);
     filter_cache_free(s->cache);
     free(s);
@@ -674,6 +678,14 @@ static int visit(const segments *s, int slot, uint8_t *state, int *order, int *n
 /* Rebuilds s->order; returns 0, or -1 with *cycle_at a slot on a cycle (order kept). */
 static void memo_fit(segments *s);
 
+/* The blank answer of a segment a filter names (computed earlier in the order). */
+static int blank_member(void *ctx, const char *id, int cached)
+{
+    const segments *s = ctx;
+    int slot = segments_find(s, id);
+    return !cached && slot >= 0 && s->v[slot].blank;   /* nobody new is in a snapshot */
+}
+
 /* One CSR index: for keys 0..n_keys-1, the order positions whose list (got by `list`)
  * holds the key. */
 static void build_index(const segments *s, int n_keys, const int *(*list)(const segment *, size_t *), int **off_out,
@@ -729,6 +741,21 @@ static void build_readers(segments *s)
     s->pos_of = xmalloc(((size_t)s->n + 1) * sizeof *s->pos_of);
     for (int k = 0; k < s->n_order; k++) s->pos_of[s->order[k]] = k;
     memo_fit(s);
+    s->blanks_stale = 1;           /* computed when a new person next needs them */
+}
+
+/* What a blank person matches, in order (a segment condition asks the earlier answer). */
+static void compute_blanks(segments *s, const engine *e)
+{
+    free(s->blank_pos);
+    s->blank_pos = xcalloc(((size_t)s->n_order + 63) / 64 + 1, sizeof *s->blank_pos);
+    filter_env env = { .e = e, .now_ms = 0, .resolver = NULL };
+    for (int k = 0; k < s->n_order; k++) {
+        segment *g = &s->v[s->order[k]];
+        g->blank = filter_match_blank(g->filter, &env, blank_member, s);
+        if (g->blank) s->blank_pos[k / 64] |= 1ULL << (k % 64);
+    }
+    s->blanks_stale = 0;
 }
 
 static int rebuild_order(segments *s, int *cycle_at)
@@ -1283,6 +1310,7 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
     uint64_t small[16];
     uint64_t *todo = words <= 16 ? small : xmalloc(words * sizeof *todo);
     int exists = engine_person_exists(e, p);
+    if (what->created && s->blanks_stale) compute_blanks(s, e);
     memset(todo, 0, words * sizeof *todo);
     if (what->all || !exists) {
         memset(todo, 0xff, words * sizeof *todo);
@@ -1290,6 +1318,8 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
     } else {
         for (size_t i = 0; i < what->n_attrs; i++) mark(todo, s->attr_off, s->attr_pos, s->n_attr_index, what->attrs[i]);
         for (size_t i = 0; i < what->n_types; i++) mark(todo, s->type_off, s->type_pos, s->n_type_index, what->types[i]);
+        if (what->created)
+            for (size_t w = 0; w < words; w++) todo[w] |= s->blank_pos[w];
         for (size_t i = 0; i < what->n_slots; i++)
             if (what->slots[i] >= 0 && what->slots[i] < s->n && s->v[what->slots[i]].live) {
                 int k = s->pos_of[what->slots[i]];
@@ -1324,6 +1354,10 @@ void segments_person_changed(segments *s, const engine *e, person_id p, const se
                 if (g->timed) schedule(s, slot, p, m->moment);
             }
             int was = pm_get(s, slot, p);
+            /* a new person's answers differ from a blank person's where they read what
+             * changed: the segments naming those must look again even without a flip */
+            if (what->created && exists && is != g->blank && is == was)
+                mark(todo, s->seg_off, s->seg_pos, s->n, slot);
             if (is == was) continue;
             if (is) roaring_bitmap_add(g->members, p);
             else roaring_bitmap_remove(g->members, p);

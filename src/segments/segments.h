@@ -103,6 +103,8 @@ typedef struct seg_change {
     const int *types;
     size_t n_types;
     int all;
+    int created;                   /* the person is new: besides what reads the changes, every
+                                      segment a person with nothing matches is re-checked */
     const int *slots;
     size_t n_slots;
 } seg_change;
