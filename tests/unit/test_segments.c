@@ -505,6 +505,51 @@ static void test_restore_preview_forget(void **state)
     seg_transitions_release(&out);
 }
 
+/* Moments far ahead (past the calendar's six months) and moments behind a clock set
+ * back come out at their exact time. */
+static void test_clock_far_and_back(void **state)
+{
+    fixture *f = *state;
+    char id[SEGMENT_ID_LEN + 1], buf[16];
+    seg_transitions out = { 0 };
+    /* last_seen of p_i is NOW - 20i days: p0 passes 400 days at NOW + 400d + 1 ms */
+    int a = create(f, "Gone a long time", "last_seen more than 400d ago", 0, id, &out);
+    members(f, a, buf);
+    assert_string_equal(buf, "");
+    assert_int_equal(segments_next_due(f->s), NOW - 60 * DAY + 400 * DAY + 1);   /* p3 first */
+    assert_int_equal(segments_run_due(f->s, f->e, NOW + 100 * DAY, &out), 0);
+    assert_int_equal(out.n, 0);
+    segments_run_due(f->s, f->e, NOW - 60 * DAY + 400 * DAY, &out);
+    assert_int_equal(out.n, 0);                        /* one millisecond early */
+    segments_run_due(f->s, f->e, NOW + 400 * DAY + 1, &out);
+    assert_int_equal(out.n, 4);
+    for (size_t i = 1; i < out.n; i++) assert_true(out.v[i - 1].at <= out.v[i].at);
+    assert_int_equal(out.v[0].person, f->p[3]);
+    assert_int_equal(out.v[0].at, NOW - 60 * DAY + 400 * DAY + 1);
+    assert_int_equal(out.v[3].person, f->p[0]);
+    assert_int_equal(out.v[3].at, NOW + 400 * DAY + 1);
+    members(f, a, buf);
+    assert_string_equal(buf, "0123");
+    /* a person seen again is scheduled behind where the clock got to (a clock set
+     * back, as tests do): the moment still comes out when the clock reaches it */
+    segd_value seen = { .type = SEGD_T_DATETIME, .time_ms = NOW };
+    assert_int_equal(engine_attr_set(f->e, f->p[0], ATTR_LAST_SEEN, &seen), 0);
+    int attr = ATTR_LAST_SEEN;
+    seg_change what = { .attrs = &attr, .n_attrs = 1 };
+    out.n = 0;
+    segments_person_changed(f->s, f->e, f->p[0], &what, NOW + 10 * DAY, SEG_CAUSE_WRITE, &out);
+    assert_int_equal(out.n, 1);                        /* p0 left */
+    assert_int_equal(out.v[0].dir, SEG_EXITED);
+    out.n = 0;
+    assert_int_equal(segments_next_due(f->s), NOW + 400 * DAY + 1);
+    segments_run_due(f->s, f->e, NOW + 400 * DAY + 1, &out);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.v[0].person, f->p[0]);
+    assert_int_equal(out.v[0].at, NOW + 400 * DAY + 1);
+    assert_int_equal(segments_check(f->s, f->e), 0);
+    seg_transitions_release(&out);
+}
+
 static void test_clock_matches_full_evaluation(void **state)
 {
     (void)state;
@@ -613,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_and_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebind_and_attribute_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_preview_forget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_far_and_back, setup, teardown),
         cmocka_unit_test(test_clock_matches_full_evaluation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
