@@ -95,6 +95,20 @@ static void send(ingest *ing, cJSON **batch, int *n, uint64_t *sent)
     *n = 0;
 }
 
+/* An identify of user-NNNNNNN at `at`; returns the message, its "traits" in *traits. */
+static cJSON *identify_message(uint32_t user, int64_t at, cJSON **traits)
+{
+    char buf[64];
+    char ts[TIMEFMT_LEN];
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "type", "identify");
+    snprintf(buf, sizeof buf, "user-%07u", user);
+    cJSON_AddStringToObject(m, "userId", buf);
+    cJSON_AddStringToObject(m, "timestamp", timefmt_format(at, ts));
+    *traits = cJSON_AddObjectToObject(m, "traits");
+    return m;
+}
+
 /* A track of a person (skewed: a twentieth of the people send a quarter of the events). */
 static cJSON *track_message(uint32_t people, int64_t at)
 {
@@ -130,15 +144,9 @@ static uint64_t load_world(ingest *ing, uint32_t people, uint64_t events, int64_
     cJSON *batch = cJSON_CreateArray();
     int n = 0;
     uint64_t sent = 0;
-    char buf[64];
-    char ts[TIMEFMT_LEN];
     for (uint32_t i = 0; i < people; i++) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "type", "identify");
-        snprintf(buf, sizeof buf, "user-%07u", i);
-        cJSON_AddStringToObject(m, "userId", buf);
-        cJSON_AddStringToObject(m, "timestamp", timefmt_format(now - 120 * DAY_MS + (int64_t)(rnd() % (30 * DAY_MS)), ts));
-        cJSON *t = cJSON_AddObjectToObject(m, "traits");
+        cJSON *t;
+        cJSON *m = identify_message(i, now - 120 * DAY_MS + (int64_t)(rnd() % (30 * DAY_MS)), &t);
         cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
         cJSON_AddStringToObject(t, "country", COUNTRIES[rnd() % 10]);
         cJSON_AddNumberToObject(t, "ltv", (double)(rnd() % 500000) / 100.0);
@@ -166,15 +174,9 @@ static uint64_t new_people(ingest *ing, uint32_t first, uint32_t n)
     cJSON *batch = cJSON_CreateArray();
     int k = 0;
     uint64_t sent = 0;
-    char buf[64];
-    char ts[TIMEFMT_LEN];
     for (uint32_t i = first; i < first + n; i++) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "type", "identify");
-        snprintf(buf, sizeof buf, "user-%07u", i);
-        cJSON_AddStringToObject(m, "userId", buf);
-        cJSON_AddStringToObject(m, "timestamp", timefmt_format(timefmt_now_ms(), ts));
-        cJSON *t = cJSON_AddObjectToObject(m, "traits");
+        cJSON *t;
+        cJSON *m = identify_message(i, timefmt_now_ms(), &t);
         cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
         cJSON_AddStringToObject(t, "country", COUNTRIES[rnd() % 10]);
         cJSON_AddItemToArray(batch, m);
@@ -191,17 +193,11 @@ static uint64_t live(ingest *ing, uint32_t people, uint64_t messages)
     cJSON *batch = cJSON_CreateArray();
     int n = 0;
     uint64_t sent = 0;
-    char buf[64];
-    char ts[TIMEFMT_LEN];
     for (uint64_t i = 0; i < messages; i++) {
         int64_t at = timefmt_now_ms();
         if (rnd() % 10 == 0) {
-            cJSON *m = cJSON_CreateObject();
-            cJSON_AddStringToObject(m, "type", "identify");
-            snprintf(buf, sizeof buf, "user-%07u", (unsigned)(rnd() % people));
-            cJSON_AddStringToObject(m, "userId", buf);
-            cJSON_AddStringToObject(m, "timestamp", timefmt_format(at, ts));
-            cJSON *t = cJSON_AddObjectToObject(m, "traits");
+            cJSON *t;
+            cJSON *m = identify_message((uint32_t)(rnd() % people), at, &t);
             if (rnd() & 1) cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
             else cJSON_AddNumberToObject(t, "ltv", (double)(rnd() % 500000) / 100.0);
             cJSON_AddItemToArray(batch, m);
