@@ -1161,18 +1161,26 @@ static const rows_entry *cached_rows(const filter_env *env, const filter_node *n
         }
         v[k++] = (time_row){ times[row], row };
     }
-    /* the chain runs newest row first, so times usually fall: reverse, sort only if not */
-    int descending = 1;
-    for (size_t i = 1; i < k && descending; i++) descending = cmp_time_row(&v[i - 1], &v[i]) >= 0;
-    if (descending) {
-        for (size_t i = 0, j = k ? k - 1 : 0; i < j; i++, j--) {
-            time_row x = v[i];
-            v[i] = v[j];
-            v[j] = x;
-        }
-    } else {
-        qsort(v, k, sizeof *v, cmp_time_row);
+    /* the chain runs newest row first, so times mostly fall (a stream delivers them nearly
+     * in order): reverse, then an insertion sort puts the few late arrivals in place; a
+     * list far from order is sorted outright */
+    for (size_t i = 0, j = k ? k - 1 : 0; i < j; i++, j--) {
+        time_row x = v[i];
+        v[i] = v[j];
+        v[j] = x;
     }
+    size_t moves = 0;
+    for (size_t i = 1; i < k && moves <= 4 * k; i++) {
+        time_row x = v[i];
+        size_t j = i;
+        while (j > 0 && cmp_time_row(&v[j - 1], &x) > 0) {
+            v[j] = v[j - 1];
+            j--;
+            moves++;
+        }
+        v[j] = x;
+    }
+    if (moves > 4 * k) qsort(v, k, sizeof *v, cmp_time_row);
     if (k > r->cap) {
         r->cap = (uint32_t)k;
         r->times = xrealloc(r->times, k * sizeof *r->times);
