@@ -450,8 +450,8 @@ void http_profile_segments(http_server *srv, const engine *e, person_id id, cJSO
     /* memory says who is a member now; the store says since when and why */
     cJSON *list = cJSON_AddArrayToObject(profile, "segments");
     for (int slot = 0; slot < segments_slots(s); slot++) {
-        segment_view v;
-        if (!segments_view(s, slot, &v) || !segments_is_member(s, slot, id, 0)) continue;
+        segment_view v;   /* the membership test first: a view counts the members */
+        if (!segments_is_member(s, slot, id, 0) || !segments_view(s, slot, &v)) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", v.id);
         cJSON_AddStringToObject(o, "name", v.name);
