@@ -69,7 +69,7 @@ struct segments {
      * bucket; moments beyond the ring wait in `far`. Scheduling appends to a bucket; the
      * clock sorts one bucket at a time and takes its entries in moment order. Entries a
      * later schedule replaced stay until their bucket is reached (stale: due[] says). */
-    struct due_bucket { due_entry *v; uint32_t n, cap; } *ring;
+    struct due_bucket { due_entry *v; uint32_t n, cap; int64_t id, min; } *ring;   /* min: earliest moment */
     uint64_t *ring_bits;           /* DUE_RING bits: bucket non-empty */
     int64_t base_id;
     int64_t max_id;                /* no ring entry has a larger bucket id */
@@ -418,6 +418,25 @@ static due_entry run_pop(segments *s)
     return top;
 }
 
+/* Starts the ring at bucket id, earlier than base_id (an entry earlier than every bucket:
+ * a segment defined after others with later moments, or a clock set back); buckets that
+ * no longer fit in the ring go to far until the ring reaches them again. */
+static void lower_base(segments *s, int64_t id)
+{
+    if (s->max_id - id >= (int64_t)DUE_RING)
+        for (uint32_t w = 0; w < DUE_RING / 64; w++)
+            for (uint64_t bits = s->ring_bits[w]; bits; bits &= bits - 1) {
+                uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                struct due_bucket *b = &s->ring[k];
+                if (b->id < id + (int64_t)DUE_RING) continue;
+                for (uint32_t i = 0; i < b->n; i++) entry_push(&s->far, &s->n_far, &s->far_cap, b->v[i]);
+                b->n = 0;
+                s->ring_bits[w] &= ~(1ULL << (k % 64));
+            }
+    s->base_id = id;
+    if (s->max_id >= id + (int64_t)DUE_RING) s->max_id = id + (int64_t)DUE_RING - 1;
+}
+
 /* Files an entry: into the running bucket's heap, the ring, or far. */
 static void due_add(segments *s, due_entry x)
 {
@@ -429,12 +448,7 @@ static void due_add(segments *s, due_entry x)
         return;
     }
     if (s->base_id == INT64_MIN) s->base_id = s->max_id = id;
-    if (id < s->base_id) {
-        /* earlier than every bucket (a clock set back): the ring starts there if it
-         * still spans its latest entry, else the first bucket takes it */
-        if (s->max_id - id < (int64_t)DUE_RING) s->base_id = id;
-        else id = s->base_id;
-    }
+    if (id < s->base_id) lower_base(s, id);   /* earlier than every bucket: the ring starts there */
     if (id >= s->base_id + (int64_t)DUE_RING) {
         entry_push(&s->far, &s->n_far, &s->far_cap, x);
         return;
@@ -445,6 +459,8 @@ static void due_add(segments *s, due_entry x)
         b->cap = b->cap ? b->cap * 2 : 8;
         b->v = xrealloc(b->v, b->cap * sizeof *b->v);
     }
+    if (!b->n || x.moment < b->min) b->min = x.moment;
+    b->id = id;
     b->v[b->n++] = x;
     s->ring_bits[k / 64] |= 1ULL << (k % 64);
     if (id > s->max_id) s->max_id = id;
@@ -501,8 +517,12 @@ static void due_trim(segments *s)
             uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
             struct due_bucket *b = &s->ring[k];
             uint32_t m = 0;
+            b->min = INT64_MAX;
             for (uint32_t i = 0; i < b->n; i++)
-                if (entry_current(s, b->v[i])) b->v[m++] = b->v[i];
+                if (entry_current(s, b->v[i])) {
+                    if (b->v[i].moment < b->min) b->min = b->v[i].moment;
+                    b->v[m++] = b->v[i];
+                }
             b->n = m;
             s->n_entries += m;
             if (!m) {
@@ -525,12 +545,18 @@ static void due_forget_slot(segments *s, int slot)
     if (!s->ring) return;
     for (uint32_t w = 0; w < DUE_RING / 64; w++)
         for (uint64_t bits = s->ring_bits[w]; bits; bits &= bits - 1) {
-            struct due_bucket *b = &s->ring[w * 64 + (uint32_t)__builtin_ctzll(bits)];
+            uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            struct due_bucket *b = &s->ring[k];
             uint32_t m = 0;
+            b->min = INT64_MAX;
             for (uint32_t i = 0; i < b->n; i++)
-                if (b->v[i].slot != slot) b->v[m++] = b->v[i];
+                if (b->v[i].slot != slot) {
+                    if (b->v[i].moment < b->min) b->min = b->v[i].moment;
+                    b->v[m++] = b->v[i];
+                }
             s->n_entries -= b->n - m;
             b->n = m;
+            if (!m) s->ring_bits[w] &= ~(1ULL << (k % 64));   /* an empty bucket is not "first" */
         }
     size_t m = 0;
     for (size_t i = 0; i < s->n_far; i++)
@@ -603,8 +629,7 @@ int64_t segments_next_due(const segments *s)
     int64_t next = s->n_run ? s->run[0].moment : INT64_MAX;
     if (id != INT64_MAX) {
         const struct due_bucket *b = &s->ring[id & (DUE_RING - 1)];
-        for (uint32_t i = 0; i < b->n; i++)
-            if (b->v[i].moment < next) next = b->v[i].moment;
+        if (b->n && b->min < next) next = b->min;
     }
     for (size_t i = 0; i < s->n_far && id == INT64_MAX; i++)
         if (s->far[i].moment < next) next = s->far[i].moment;

@@ -516,6 +516,18 @@ static void test_clock_far_and_back(void **state)
     int a = create(f, "Gone a long time", "last_seen more than 400d ago", 0, id, &out);
     members(f, a, buf);
     assert_string_equal(buf, "");
+    /* a segment with earlier moments, deleted: its buckets must not hide the later ones */
+    char early[SEGMENT_ID_LEN + 1];
+    int w = create(f, "Gone a while", "last_seen more than 70d ago", 0, early, &out);
+    assert_int_equal(segments_next_due(f->s), NOW - 60 * DAY + 70 * DAY + 1);
+    assert_int_equal(segments_run_due(f->s, f->e, NOW - 60 * DAY + 70 * DAY + 1, &out), 1);   /* p3, on time */
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.v[0].segment, w);
+    assert_int_equal(out.v[0].person, f->p[3]);
+    out.n = 0;
+    segd_error err;
+    segd_error_clear(&err);
+    assert_int_equal(segments_delete(f->s, early, &err), 0);
     assert_int_equal(segments_next_due(f->s), NOW - 60 * DAY + 400 * DAY + 1);   /* p3 first */
     assert_int_equal(segments_run_due(f->s, f->e, NOW + 100 * DAY, &out), 0);
     assert_int_equal(out.n, 0);
