@@ -36,14 +36,6 @@ static cJSON *string_array(const char *const *v, size_t n)
     return a;
 }
 
-static void format_interval(int64_t ms, char *buf, size_t size)
-{
-    if (ms % DAY_MS == 0) snprintf(buf, size, "%lldd", (long long)(ms / DAY_MS));
-    else if (ms % 3600000 == 0) snprintf(buf, size, "%lldh", (long long)(ms / 3600000));
-    else if (ms % 60000 == 0) snprintf(buf, size, "%lldm", (long long)(ms / 60000));
-    else snprintf(buf, size, "%llds", (long long)(ms / 1000));
-}
-
 /* A segment as the API shows it. */
 static cJSON *segment_json(const segment_view *v)
 {
@@ -65,9 +57,8 @@ static cJSON *segment_json(const segment_view *v)
     cJSON *cached = cJSON_AddObjectToObject(o, "cached");
     cJSON_AddNumberToObject(cached, "size", (double)v->cached_size);
     add_time(cached, "computed_at", v->cached_at);
-    char interval[32];
-    format_interval(v->refresh_ms, interval, sizeof interval);
-    cJSON_AddStringToObject(o, "refresh", interval);
+    char interval[FILTER_DURATION_LEN];
+    cJSON_AddStringToObject(o, "refresh", filter_duration_format(v->refresh_ms, interval));
     return o;
 }
 
@@ -194,10 +185,7 @@ void http_segment_preview(http_server *srv, http_request *req)
     const cJSON *f = cJSON_IsObject(req->json) ? cJSON_GetObjectItemCaseSensitive(req->json, "filter") : NULL;
     segd_error err;
     segd_error_clear(&err);
-    filter_node *tree = NULL;
-    if (cJSON_IsString(f)) tree = filter_parse_text(f->valuestring, strlen(f->valuestring), NULL, &err);
-    else if (cJSON_IsObject(f)) tree = filter_parse_json(f, NULL, &err);
-    else segd_error_set(&err, 422, "invalid_filter", "send {\"filter\": the new filter, as an object or its text form}");
+    filter_node *tree = filter_parse_value(f, NULL, &err);
     if (!tree) {
         http_reply_error(req, &err);
         return;

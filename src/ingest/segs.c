@@ -210,29 +210,10 @@ int ingest_segments_after_op(ingest *ing, int64_t now)
 
 /* ---- definitions as JSON (the API's body and the store's row) ---- */
 
-/* Parses "30m", "4h", "1d", "90s" into ms; 0 on success. */
-static int parse_interval(const char *s, int64_t *ms)
+/* The cached-results interval: a filter duration ("30m", "4h", "1d") from 1m to 366d. */
+static int parse_refresh(const char *s, int64_t *ms)
 {
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (end == s || n <= 0 || n > 365LL * 24 * 3600) return -1;
-    int64_t unit;
-    if (strcmp(end, "s") == 0) unit = 1000;
-    else if (strcmp(end, "m") == 0) unit = 60 * 1000;
-    else if (strcmp(end, "h") == 0) unit = HOUR_MS;
-    else if (strcmp(end, "d") == 0) unit = DAY_MS;
-    else return -1;
-    *ms = n * unit;
-    return *ms >= 60 * 1000 && *ms <= 366 * DAY_MS ? 0 : -1;
-}
-
-/* The interval as the API prints it: the largest unit that divides it. */
-static void format_interval(int64_t ms, char *buf, size_t size)
-{
-    if (ms % DAY_MS == 0) snprintf(buf, size, "%lldd", (long long)(ms / DAY_MS));
-    else if (ms % HOUR_MS == 0) snprintf(buf, size, "%lldh", (long long)(ms / HOUR_MS));
-    else if (ms % 60000 == 0) snprintf(buf, size, "%lldm", (long long)(ms / 60000));
-    else snprintf(buf, size, "%llds", (long long)(ms / 1000));
+    return filter_duration_parse(s, strlen(s), ms) == 0 && *ms >= 60 * 1000 && *ms <= 366 * DAY_MS ? 0 : -1;
 }
 
 void ingest_segment_input_release(ingest_segment_input *p)
@@ -315,13 +296,7 @@ int ingest_segment_input_parse(const cJSON *body, ingest_segment_input *p, int p
     }
     v = cJSON_GetObjectItemCaseSensitive(body, "filter");
     if (v) {
-        if (cJSON_IsString(v)) p->filter = filter_parse_text(v->valuestring, strlen(v->valuestring), NULL, err);
-        else if (cJSON_IsObject(v)) p->filter = filter_parse_json(v, NULL, err);
-        else {
-            snprintf(err->field, sizeof err->field, "filter");
-            return segd_error_set(err, 422, "invalid_filter",
-                                  "\"filter\" must be a filter object (such as {\"attribute\": \"plan\", \"op\": \"eq\", \"value\": \"pro\"}) or its text form");
-        }
+        p->filter = filter_parse_value(v, NULL, err);
         if (!p->filter) {
             if (!err->field[0]) snprintf(err->field, sizeof err->field, "filter");
             return segd_status_rc(err->status ? err->status : 422);
@@ -343,7 +318,7 @@ int ingest_segment_input_parse(const cJSON *body, ingest_segment_input *p, int p
     } else if (v) p->has_default_for = 1;
     v = cJSON_GetObjectItemCaseSensitive(body, "refresh");
     if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsString(v) || parse_interval(v->valuestring, &p->refresh_ms) != 0) {
+        if (!cJSON_IsString(v) || parse_refresh(v->valuestring, &p->refresh_ms) != 0) {
             snprintf(err->field, sizeof err->field, "refresh");
             rc = segd_error_set(err, 422, "invalid_value",
                                 "\"refresh\" is how often the cached results are refreshed: a duration from 1m to 366d such as \"30m\", \"4h\" or \"1d\"");
@@ -377,9 +352,8 @@ static char *definition_json(const segment_view *v, size_t *len)
     for (size_t i = 0; i < v->n_hidden_from; i++) cJSON_AddItemToArray(h, cJSON_CreateString(v->hidden_from[i]));
     cJSON *d = cJSON_AddArrayToObject(o, "default_for");
     for (size_t i = 0; i < v->n_default_for; i++) cJSON_AddItemToArray(d, cJSON_CreateString(v->default_for[i]));
-    char interval[32];
-    format_interval(v->refresh_ms, interval, sizeof interval);
-    cJSON_AddStringToObject(o, "refresh", interval);
+    char interval[FILTER_DURATION_LEN];
+    cJSON_AddStringToObject(o, "refresh", filter_duration_format(v->refresh_ms, interval));
     cJSON_AddStringToObject(o, "created_by", v->created_by);
     cJSON_AddNumberToObject(o, "created_at", (double)v->created_at);
     cJSON_AddNumberToObject(o, "updated_at", (double)v->updated_at);
