@@ -207,6 +207,11 @@ int filter_check(const filter_node *n);
  * path of the bad node, such as "$.and[1].where.value". */
 filter_node *filter_parse_json(const cJSON *json, const filter_limits *lim, segd_error *err);
 
+/* A filter as an API body carries it: a JSON object (filter_parse_json) or a string in
+ * the text form (filter_parse_text). Anything else (or NULL) is 422 `invalid_filter`
+ * with field "filter". */
+filter_node *filter_parse_value(const cJSON *v, const filter_limits *lim, segd_error *err);
+
 /* The same from JSON text (invalid JSON: 400 `invalid_json` with err->at the byte
  * offset). */
 filter_node *filter_parse_json_text(const char *text, size_t len, const filter_limits *lim,

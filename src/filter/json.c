@@ -863,6 +863,17 @@ static void limits_init(jparse *p, const filter_limits *lim)
     p->max_values = lim && lim->max_values ? lim->max_values : FILTER_DEFAULT_MAX_VALUES;
 }
 
+filter_node *filter_parse_value(const cJSON *v, const filter_limits *lim, segd_error *err)
+{
+    if (cJSON_IsString(v)) return filter_parse_text(v->valuestring, strlen(v->valuestring), lim, err);
+    if (cJSON_IsObject(v)) return filter_parse_json(v, lim, err);
+    segd_error_clear(err);
+    snprintf(err->field, sizeof err->field, "filter");
+    segd_error_set(err, 422, "invalid_filter",
+                   "\"filter\" must be a filter object (such as {\"attribute\": \"plan\", \"op\": \"eq\", \"value\": \"pro\"}) or its text form (such as \"plan = \\\"pro\\\"\")");
+    return NULL;
+}
+
 filter_node *filter_parse_json(const cJSON *json, const filter_limits *lim, segd_error *err)
 {
     jparse p;

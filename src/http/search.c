@@ -58,14 +58,7 @@ static int parse_filter_value(http_request *req, const cJSON *v, filter_node **o
         *out = filter_node_new(FILTER_AND);
         return 0;
     }
-    if (cJSON_IsString(v)) *out = filter_parse_text(v->valuestring, strlen(v->valuestring), NULL, &err);
-    else if (cJSON_IsObject(v)) *out = filter_parse_json(v, NULL, &err);
-    else {
-        http_reply_errorf(req, 422, "invalid_filter",
-                          "\"filter\" must be a filter object (such as {\"attribute\": \"plan\", \"op\": \"eq\", \"value\": \"pro\"}) or its text form (such as \"plan = \\\"pro\\\"\")");
-        return -1;
-    }
-    if (!*out) {
+    if (!(*out = filter_parse_value(v, NULL, &err))) {
         http_reply_error(req, &err);
         return -1;
     }
