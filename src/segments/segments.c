@@ -287,12 +287,18 @@ static int pm_get(const segments *s, int slot, person_id p)
     return (int)(s->pm[(size_t)p * s->pm_stride + (uint32_t)slot / 64] >> (slot % 64) & 1);
 }
 
-static void pm_set(segments *s, int slot, person_id p, int on)
+/* Sets or clears the bit of (slot, p) in a pm that already covers them. */
+static void pm_write(segments *s, int slot, person_id p, int on)
 {
-    pm_fit(s, p);
     uint64_t *w = &s->pm[(size_t)p * s->pm_stride + (uint32_t)slot / 64];
     if (on) *w |= 1ULL << (slot % 64);
     else *w &= ~(1ULL << (slot % 64));
+}
+
+static void pm_set(segments *s, int slot, person_id p, int on)
+{
+    pm_fit(s, p);
+    pm_write(s, slot, p, on);
 }
 
 typedef struct pm_ctx {
@@ -303,9 +309,7 @@ typedef struct pm_ctx {
 static bool pm_each(uint32_t p, void *ctx)
 {
     pm_ctx *c = ctx;
-    uint64_t *w = &c->s->pm[(size_t)p * c->s->pm_stride + (uint32_t)c->slot / 64];
-    if (c->on) *w |= 1ULL << (c->slot % 64);
-    else *w &= ~(1ULL << (c->slot % 64));
+    pm_write(c->s, c->slot, p, c->on);   /* pm_set_all fitted pm to the largest first */
     return true;
 }
 
@@ -867,20 +871,29 @@ static filter_node *bind_copy(segments *s, const engine *e, const segment_input 
 }
 
 /* The new members of slot by a full evaluation, as a bitmap. */
-static roaring_bitmap_t *evaluate_all(segments *s, const engine *e, int slot, int64_t now)
+/* The people a bound filter matches now, as a bitmap; NULL if it cannot be evaluated. */
+static roaring_bitmap_t *matching(segments *s, const engine *e, const filter_node *f, int64_t now)
 {
     filter_resolver r = segments_resolver(s);
     filter_env env = { .e = e, .now_ms = now, .resolver = &r };
     size_t words = filter_words(e);
     uint64_t *bits = xcalloc(words ? words : 1, sizeof *bits);
-    roaring_bitmap_t *m = roaring_bitmap_create();
-    if (!m) abort();
-    if (filter_eval(s->v[slot].filter, &env, bits) == 0) {
+    roaring_bitmap_t *m = NULL;
+    if (filter_eval(f, &env, bits) == 0) {
+        m = roaring_bitmap_create();
+        if (!m) abort();
         for (size_t w = 0; w < words; w++)
             for (uint64_t b = bits[w]; b; b &= b - 1) roaring_bitmap_add(m, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b)));
+        roaring_bitmap_run_optimize(m);
     }
     free(bits);
-    roaring_bitmap_run_optimize(m);
+    return m;
+}
+
+static roaring_bitmap_t *evaluate_all(segments *s, const engine *e, int slot, int64_t now)
+{
+    roaring_bitmap_t *m = matching(s, e, s->v[slot].filter, now);
+    if (!m && !(m = roaring_bitmap_create())) abort();
     return m;
 }
 
@@ -1136,21 +1149,9 @@ int segments_preview(segments *s, const engine *e, int slot, const filter_node *
                               "the filter names segment \"%.100s\", which already depends on this one: segments cannot name each other in a cycle",
                               s->v[cycle].name);
     }
-    filter_resolver r = segments_resolver(s);
-    filter_env env = { .e = e, .now_ms = now, .resolver = &r };
-    size_t words = filter_words(e);
-    uint64_t *bits = xcalloc(words ? words : 1, sizeof *bits);
-    int rc = filter_eval(bound, &env, bits);
+    roaring_bitmap_t *m = matching(s, e, bound, now);
     filter_free(bound);
-    if (rc != 0) {
-        free(bits);
-        return segd_error_set(err, 500, "evaluation_failed", "the filter could not be evaluated");
-    }
-    roaring_bitmap_t *m = roaring_bitmap_create();
-    if (!m) abort();
-    for (size_t w = 0; w < words; w++)
-        for (uint64_t b = bits[w]; b; b &= b - 1) roaring_bitmap_add(m, (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b)));
-    free(bits);
+    if (!m) return segd_error_set(err, 500, "evaluation_failed", "the filter could not be evaluated");
     roaring_bitmap_t *in_new = roaring_bitmap_andnot(m, s->v[slot].members);
     roaring_bitmap_t *gone = roaring_bitmap_andnot(s->v[slot].members, m);
     *n_enter = roaring_bitmap_get_cardinality(in_new);
