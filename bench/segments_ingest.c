@@ -83,16 +83,43 @@ static void define_segments(ingest *ing, int n)
     free(ids);
 }
 
-static void send(ingest *ing, cJSON **batch, int *n, uint64_t *sent)
+/* Messages gathered into batches of BATCH, each sent as one ingest_messages call. */
+typedef struct batcher {
+    ingest *ing;
+    cJSON *batch;
+    int n;
+    uint64_t sent;
+} batcher;
+
+static batcher batch_start(ingest *ing)
 {
-    if (!*n) return;
+    return (batcher){ ing, cJSON_CreateArray(), 0, 0 };
+}
+
+static void batch_send(batcher *b)
+{
+    if (!b->n) return;
     segd_error err;
     segd_error_clear(&err);
-    check(ingest_messages(ing, "bench", *batch, -1, 0, NULL, NULL, &err), &err, "batch");
-    cJSON_Delete(*batch);
-    *batch = cJSON_CreateArray();
-    *sent += (uint64_t)*n;
-    *n = 0;
+    check(ingest_messages(b->ing, "bench", b->batch, -1, 0, NULL, NULL, &err), &err, "batch");
+    cJSON_Delete(b->batch);
+    b->batch = cJSON_CreateArray();
+    b->sent += (uint64_t)b->n;
+    b->n = 0;
+}
+
+static void batch_add(batcher *b, cJSON *m)
+{
+    cJSON_AddItemToArray(b->batch, m);
+    if (++b->n == BATCH) batch_send(b);
+}
+
+/* Sends what is left; returns how many messages were sent. */
+static uint64_t batch_end(batcher *b)
+{
+    batch_send(b);
+    cJSON_Delete(b->batch);
+    return b->sent;
 }
 
 /* An identify of user-NNNNNNN at `at`; returns the message, its "traits" in *traits. */
@@ -141,9 +168,7 @@ static cJSON *track_message(uint32_t people, int64_t at)
 /* Identifies everyone and imports the history (not timed). */
 static uint64_t load_world(ingest *ing, uint32_t people, uint64_t events, int64_t now)
 {
-    cJSON *batch = cJSON_CreateArray();
-    int n = 0;
-    uint64_t sent = 0;
+    batcher b = batch_start(ing);
     for (uint32_t i = 0; i < people; i++) {
         cJSON *t;
         cJSON *m = identify_message(i, now - 120 * DAY_MS + (int64_t)(rnd() % (30 * DAY_MS)), &t);
@@ -155,44 +180,31 @@ static uint64_t load_world(ingest *ing, uint32_t people, uint64_t events, int64_
             cJSON *tags = cJSON_AddArrayToObject(t, "tags");
             cJSON_AddItemToArray(tags, cJSON_CreateString(TAGS[rnd() % 10]));
         }
-        cJSON_AddItemToArray(batch, m);
-        if (++n == BATCH) send(ing, &batch, &n, &sent);
+        batch_add(&b, m);
     }
-    for (uint64_t i = 0; i < events; i++) {
-        int64_t at = now - 90 * DAY_MS + (int64_t)((double)i / (double)events * 90.0 * DAY_MS);
-        cJSON_AddItemToArray(batch, track_message(people, at));
-        if (++n == BATCH) send(ing, &batch, &n, &sent);
-    }
-    send(ing, &batch, &n, &sent);
-    cJSON_Delete(batch);
-    return sent;
+    for (uint64_t i = 0; i < events; i++)
+        batch_add(&b, track_message(people, now - 90 * DAY_MS + (int64_t)((double)i / (double)events * 90.0 * DAY_MS)));
+    return batch_end(&b);
 }
 
 /* New people signing up (timed by the caller): an identify each, user ids from `first` on. */
 static uint64_t new_people(ingest *ing, uint32_t first, uint32_t n)
 {
-    cJSON *batch = cJSON_CreateArray();
-    int k = 0;
-    uint64_t sent = 0;
+    batcher b = batch_start(ing);
     for (uint32_t i = first; i < first + n; i++) {
         cJSON *t;
         cJSON *m = identify_message(i, timefmt_now_ms(), &t);
         cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
         cJSON_AddStringToObject(t, "country", COUNTRIES[rnd() % 10]);
-        cJSON_AddItemToArray(batch, m);
-        if (++k == BATCH) send(ing, &batch, &k, &sent);
+        batch_add(&b, m);
     }
-    send(ing, &batch, &k, &sent);
-    cJSON_Delete(batch);
-    return sent;
+    return batch_end(&b);
 }
 
 /* The live stream (timed by the caller): tracks and some identifies, timestamped now. */
 static uint64_t live(ingest *ing, uint32_t people, uint64_t messages)
 {
-    cJSON *batch = cJSON_CreateArray();
-    int n = 0;
-    uint64_t sent = 0;
+    batcher b = batch_start(ing);
     for (uint64_t i = 0; i < messages; i++) {
         int64_t at = timefmt_now_ms();
         if (rnd() % 10 == 0) {
@@ -200,15 +212,12 @@ static uint64_t live(ingest *ing, uint32_t people, uint64_t messages)
             cJSON *m = identify_message((uint32_t)(rnd() % people), at, &t);
             if (rnd() & 1) cJSON_AddStringToObject(t, "plan", PLANS[rnd() % 4]);
             else cJSON_AddNumberToObject(t, "ltv", (double)(rnd() % 500000) / 100.0);
-            cJSON_AddItemToArray(batch, m);
+            batch_add(&b, m);
         } else {
-            cJSON_AddItemToArray(batch, track_message(people, at));
+            batch_add(&b, track_message(people, at));
         }
-        if (++n == BATCH) send(ing, &batch, &n, &sent);
     }
-    send(ing, &batch, &n, &sent);
-    cJSON_Delete(batch);
-    return sent;
+    return batch_end(&b);
 }
 
 int main(int argc, char **argv)
